@@ -1,0 +1,3 @@
+from camstyle.cli import main
+
+raise SystemExit(main())

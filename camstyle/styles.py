@@ -1,0 +1,114 @@
+"""Style discovery and the on-disk style format shared by the runtime and training.
+
+A style is three files with the same stem in a styles folder:
+  NAME.onnx  the transform network: input float32 [1, 3, H, W] RGB in 0..1 with dynamic H, W
+             (multiples of 8 are always safe), output float32 [1, 3, H, W] RGB in about 0..1
+  NAME.json  metadata (see REQUIRED_KEYS and write_style)
+  NAME.jpg   an optional sample of its output, for galleries
+Styles in the user's styles folder override bundled ones of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from camstyle import atomic, paths
+from camstyle.errors import ModelError
+
+FORMAT_VERSION = 1
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+REQUIRED_KEYS = ("name",)
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    name: str
+    model_path: Path
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+    sample_path: Path | None = None
+    origin: str = "bundled"  # "bundled" or "user"
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title") or self.name.replace("_", " ").title())
+
+    @property
+    def artist(self) -> str:
+        return str(self.meta.get("artist") or "")
+
+    @property
+    def inference_size(self) -> tuple[int, int] | None:
+        """Recommended (width, height) for real-time inference, if the style names one."""
+        size = self.meta.get("inference_size")
+        if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+            return int(size[0]), int(size[1])
+        return None
+
+
+def validate_name(name: str) -> str:
+    if not NAME_PATTERN.match(name or ""):
+        raise ModelError(f"'{name}' is not a valid style name.",
+                         "Use lower-case letters, digits, '-' and '_' (up to 64 characters), e.g. --name starry_night.")
+    return name
+
+
+def style_dirs() -> list[tuple[Path, str]]:
+    """Folders searched for styles, lowest priority first."""
+    return [(paths.bundled_styles_dir(), "bundled"), (paths.user_styles_dir(), "user")]
+
+
+def read_metadata(json_path: Path) -> dict:
+    try:
+        meta = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Style metadata {json_path} is unreadable: {exc}.",
+                         "Re-export the style with `camstyle export`, or delete the file.") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"Style metadata {json_path} is not a JSON object.", "Re-export the style with `camstyle export`.")
+    return meta
+
+
+def discover_styles(dirs: list[tuple[Path, str]] | None = None) -> list[StyleInfo]:
+    """All styles, sorted by name; a style whose metadata is broken is still listed (its model may run)."""
+    found: dict[str, StyleInfo] = {}
+    for folder, origin in dirs if dirs is not None else style_dirs():
+        if not folder.is_dir():
+            continue
+        for model in sorted(folder.glob("*.onnx")):
+            name = model.stem
+            meta_path = model.with_suffix(".json")
+            try:
+                meta = read_metadata(meta_path) if meta_path.exists() else {"name": name}
+            except ModelError:
+                meta = {"name": name, "broken_metadata": True}
+            sample = next((p for p in (model.with_suffix(".jpg"), model.with_suffix(".png")) if p.exists()), None)
+            found[name] = StyleInfo(name=name, model_path=model, meta=meta, sample_path=sample, origin=origin)
+    return [found[k] for k in sorted(found)]
+
+
+def find_style(name: str, dirs: list[tuple[Path, str]] | None = None) -> StyleInfo:
+    styles = discover_styles(dirs)
+    for style in styles:
+        if style.name == name:
+            return style
+    available = ", ".join(s.name for s in styles) or "none installed"
+    raise ModelError(f"Unknown style '{name}'.",
+                     f"Available styles: {available}. Train one with `camstyle train PAINTING --name {name}`.")
+
+
+def write_style(dest_dir: Path, name: str, onnx_bytes: bytes, meta: dict, sample_jpeg: bytes | None = None) -> StyleInfo:
+    """Install a style atomically: the model and sample first, the metadata last."""
+    validate_name(name)
+    meta = {**meta, "name": name, "format": FORMAT_VERSION}
+    dest_dir = Path(dest_dir)
+    model_path = dest_dir / f"{name}.onnx"
+    atomic.write_bytes(model_path, onnx_bytes)
+    sample_path = None
+    if sample_jpeg is not None:
+        sample_path = dest_dir / f"{name}.jpg"
+        atomic.write_bytes(sample_path, sample_jpeg)
+    atomic.write_text(dest_dir / f"{name}.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return StyleInfo(name=name, model_path=model_path, meta=meta, sample_path=sample_path, origin="user")

@@ -1,0 +1,1 @@
+"""Bundled CamStyle styles: one ONNX model, metadata JSON and sample image per style."""
