@@ -1,0 +1,78 @@
+"""Control a running CamStyle from the command line or a desktop shortcut.
+
+  camstyle ctl next | prev            switch to the next / previous style
+  camstyle ctl style NAME             switch to a style by name
+  camstyle ctl strength 0.7           set the strength (0..1), or change it: +0.1, -0.1
+  camstyle ctl pause                  toggle pass-through (camera unstyled)
+  camstyle ctl mirror                 toggle mirroring
+  camstyle ctl privacy                toggle the "camera off" frame
+  camstyle ctl status [--json]        show what is running
+  camstyle ctl quit                   stop CamStyle
+
+Global hotkeys do not work on Wayland: bind these commands to keyboard shortcuts in your
+desktop's settings instead (e.g. Ctrl+Alt+N -> `camstyle ctl next`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from camstyle.errors import ConfigError
+
+HELP = "control a running CamStyle (next/prev style, strength, pause, privacy, status, quit)"
+
+ACTIONS = ("next", "prev", "style", "strength", "pause", "mirror", "privacy", "status", "quit")
+NEEDS_VALUE = {"style": "a style name, e.g. `camstyle ctl style mosaic`",
+               "strength": "a value from 0 to 1 or a change like +0.1 or -0.1, e.g. `camstyle ctl strength 0.7`"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS))
+    parser.add_argument("value", nargs="?", metavar="VALUE", help="style name for `style`; 0..1, +0.1 or -0.1 for `strength`")
+    parser.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
+    parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="how long to wait for an answer (default: 5)")
+
+
+def _check_value(action: str, value: str | None) -> None:
+    if action in NEEDS_VALUE and value is None:
+        raise ConfigError(f"`camstyle ctl {action}` needs {NEEDS_VALUE[action]}.")
+    if action not in NEEDS_VALUE and value is not None:
+        raise ConfigError(f"`camstyle ctl {action}` takes no value (got {value!r}).", "See `camstyle ctl --help`.")
+    if action == "strength":
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        relative = value[:1] in "+-"
+        if number != number or (not relative and not 0 <= number <= 1) or (relative and abs(number) > 1):
+            raise ConfigError(f"Strength {value!r} is not valid.", f"Give {NEEDS_VALUE['strength']}.")
+
+
+def summary(status: dict) -> str:
+    """One line after a change: what the camera shows now."""
+    state = "camera off" if status.get("privacy") else "paused (unstyled)" if status.get("paused") else "live"
+    flags = " · mirrored" if status.get("mirror") else ""
+    return f"{status.get('style') or '-'} · strength {float(status.get('strength') or 0):.2f} · {state}{flags}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from camstyle.controls import send_command
+
+    _check_value(args.action, args.value)
+    status = send_command(args.action, args.value, timeout=args.timeout)
+    console = Console(highlight=False)
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    elif args.action == "status":
+        from camstyle.dashboard import render_status
+
+        console.print(render_status(status, key_help=False, title="CamStyle status"))
+    elif args.action == "quit":
+        console.print("CamStyle is stopping.")
+    else:
+        console.print(summary(status))
+    return 0

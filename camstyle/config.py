@@ -1,0 +1,425 @@
+"""CamStyle settings: one TOML file, validated strictly so a typo is reported, not ignored.
+
+Every key is optional; a missing key keeps its default and a missing file means all
+defaults. Unknown sections or keys, wrong types and out-of-range values raise a
+ConfigError that names the key, the file and the allowed values. Command-line flags go
+through Config.with_overrides() and the same checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from camstyle import atomic, paths
+from camstyle.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+CAMERA_SOURCES_HELP = '"auto", "demo", a camera index like "0", a device like "/dev/video0" or a video file'
+OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
+PROVIDERS = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
+MAX_SIZE = 8192
+MAX_INFERENCE_SIZE = 4096
+# The transform network halves the image twice, so sides must divide by 4 to come back at
+# the same size (the default 320x180 does; 180 is not a multiple of 8).
+INFERENCE_MULTIPLE = 4
+
+
+class _Invalid(ValueError):
+    """A value is unacceptable; the text completes "KEY = VALUE in FILE: ..."."""
+
+
+# --------------------------------------------------------------------------- checks
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("must be true or false")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid('must be a string in double quotes, e.g. "text"')
+    return value
+
+
+def _whole(low: int, high: int, multiple_of: int = 1) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        wanted = f"a whole number from {low} to {high}" + (f" that is a multiple of {multiple_of}" if multiple_of > 1 else "")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or value % multiple_of:
+            raise _Invalid(f"must be {wanted}")
+        return value
+    return check
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise _Invalid(f"must be a number from {low:g} to {high:g}")
+        return float(value)
+    return check
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise _Invalid("must be one of " + ", ".join(f'"{o}"' for o in options))
+        return value
+    return check
+
+
+def _camera_source(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"must be {CAMERA_SOURCES_HELP}")
+    return value.strip()
+
+
+def _style_name(value: Any) -> str:
+    from camstyle.styles import NAME_PATTERN
+
+    if not isinstance(value, str) or (value and not NAME_PATTERN.match(value)):
+        raise _Invalid('must be a style name like "starry_night" (see `camstyle styles`), or "" for the first available')
+    return value
+
+
+# Key names pynput's keyboard.Key knows on every desktop platform. Validation cannot import
+# pynput itself: its backend needs a live display at import time, and `camstyle config`
+# must work over SSH. tests/test_hotkeys_x11.py checks this parser against HotKey.parse.
+HOTKEY_KEY_NAMES = frozenset(
+    "alt alt_l alt_r alt_gr backspace caps_lock cmd cmd_l cmd_r ctrl ctrl_l ctrl_r delete down end enter esc "
+    "home left page_down page_up right shift shift_l shift_r space tab up media_play_pause media_volume_mute "
+    "media_volume_down media_volume_up media_previous media_next insert menu num_lock pause print_screen "
+    "scroll_lock".split() + [f"f{i}" for i in range(1, 21)]
+)
+_MODIFIERS = {"alt": "alt", "alt_l": "alt", "alt_r": "alt", "alt_gr": "alt_gr", "cmd": "cmd", "cmd_l": "cmd",
+              "cmd_r": "cmd", "ctrl": "ctrl", "ctrl_l": "ctrl", "ctrl_r": "ctrl", "shift": "shift",
+              "shift_l": "shift", "shift_r": "shift"}
+
+
+def parse_hotkey(combo: str) -> frozenset[str]:
+    """The keys of a pynput hotkey string ("<ctrl>+<alt>+n"), with the grammar of HotKey.parse.
+
+    Returns canonical key tokens (modifiers merged left/right, letters lower-case) so
+    that two spellings of the same combination compare equal. Raises ValueError.
+    """
+    parts, start = [], 0
+    for i, char in enumerate(combo):
+        if char == "+" and i != start:
+            parts.append(combo[start:i])
+            start = i + 1
+    if start == len(combo):
+        raise ValueError(combo)
+    parts.append(combo[start:])
+
+    tokens = []
+    for part in parts:
+        if len(part) == 1:
+            tokens.append(part.lower())
+        elif len(part) > 2 and part[0] == "<" and part[-1] == ">":
+            name = part[1:-1].lower()
+            if name in _MODIFIERS:
+                tokens.append(_MODIFIERS[name])
+            elif name in HOTKEY_KEY_NAMES:
+                tokens.append(f"<{name}>")
+            elif part[1:-1].isdigit():
+                tokens.append(f"<vk{int(part[1:-1])}>")
+            else:
+                raise ValueError(part)
+        else:
+            raise ValueError(part)
+    if len(set(tokens)) != len(tokens):
+        raise ValueError(combo)
+    return frozenset(tokens)
+
+
+def _hotkey(value: Any) -> str:
+    """A global hotkey, or "" to leave that action unbound."""
+    if value == "":
+        return value
+    reason = 'must be a key combination like "<ctrl>+<alt>+n" (pynput syntax), or "" for none'
+    if not isinstance(value, str):
+        raise _Invalid(reason)
+    try:
+        keys = parse_hotkey(value)
+    except ValueError:
+        raise _Invalid(reason) from None
+    plain = keys - set(_MODIFIERS.values())
+    if not plain:
+        raise _Invalid("needs a key besides the modifiers, e.g. \"<ctrl>+<alt>+n\"")
+    if not keys & {"ctrl", "alt", "alt_gr", "cmd"} and any(len(k) == 1 or k in ("<space>", "<enter>", "<tab>", "<backspace>") for k in plain):
+        raise _Invalid("must include <ctrl>, <alt> or <cmd>: a plain typing key would fire while you type")
+    return value
+
+
+# --------------------------------------------------------------------------- schema
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    check: Callable[[Any], Any]
+    help: str
+
+
+SCHEMA: dict[str, dict[str, Setting]] = {
+    "camera": {
+        "source": Setting("auto", _camera_source, '"auto" = first working camera, else the built-in demo clip; "demo";\n'
+                                                  'a camera index like "0"; a device like "/dev/video0"; or a video file'),
+        "width": Setting(1280, _whole(1, MAX_SIZE), "Resolution and frame rate asked of the camera (it picks its nearest mode)"),
+        "height": Setting(720, _whole(1, MAX_SIZE), ""),
+        "fps": Setting(30, _whole(1, 120), ""),
+        "mjpg": Setting(True, _boolean, "Ask for MJPG: most USB cameras only reach 720p at 30 fps that way"),
+    },
+    "style": {
+        "name": Setting("", _style_name, 'Style to start with ("" = the first available; list them with `camstyle styles`)'),
+        "strength": Setting(1.0, _number(0, 1), "Blend of stylized and camera image: 0 = camera only, 1 = full style"),
+        "inference_width": Setting(320, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE),
+                                   "Size the network runs at (multiples of 4): larger is finer but slower"),
+        "inference_height": Setting(180, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE), ""),
+        "preserve_colors": Setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style"),
+        "mirror": Setting(False, _boolean, "Flip the image horizontally"),
+    },
+    "output": {
+        "kind": Setting("auto", _choice(OUTPUT_KINDS), '"auto" = the CamStyle virtual camera if it can be opened, else a preview window;\n'
+                                                       '"virtualcam", "preview", "record" (to record_path) or "null" (benchmarks)'),
+        "device": Setting("", _text, 'Virtual camera device, e.g. "/dev/video10" ("" = find the CamStyle camera)'),
+        "width": Setting(1280, _whole(1, MAX_SIZE), "Size and frame rate of the published video"),
+        "height": Setting(720, _whole(1, MAX_SIZE), ""),
+        "fps": Setting(30, _whole(1, 120), ""),
+        "record_path": Setting("", _text, 'Video file written when kind = "record"'),
+    },
+    "runtime": {
+        "provider": Setting("auto", _choice(PROVIDERS), 'ONNX Runtime execution provider ("auto" = fastest that works; see `camstyle doctor`)'),
+        "threads": Setting(0, _whole(0, 256), "CPU threads for inference (0 = automatic)"),
+    },
+    "hotkeys": {
+        "enabled": Setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
+                                           "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
+                                           'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound'),
+        "next_style": Setting("<ctrl>+<alt>+n", _hotkey, ""),
+        "prev_style": Setting("<ctrl>+<alt>+b", _hotkey, ""),
+        "strength_up": Setting("<ctrl>+<alt>+<up>", _hotkey, ""),
+        "strength_down": Setting("<ctrl>+<alt>+<down>", _hotkey, ""),
+        "pause": Setting("<ctrl>+<alt>+s", _hotkey, "Pass the camera through unstyled"),
+        "mirror": Setting("<ctrl>+<alt>+m", _hotkey, ""),
+        "privacy": Setting("<ctrl>+<alt>+o", _hotkey, 'Show a "camera off" frame instead of the camera'),
+    },
+}
+
+SECTION_HELP = {
+    "camera": "The physical camera CamStyle reads",
+    "style": "The look",
+    "output": "Where the stylized video goes",
+    "runtime": "Inference",
+    "hotkeys": "Global hotkeys",
+}
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source: str = "auto"
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    mjpg: bool = True
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    name: str = ""
+    strength: float = 1.0
+    inference_width: int = 320
+    inference_height: int = 180
+    preserve_colors: bool = False
+    mirror: bool = False
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    kind: str = "auto"
+    device: str = ""
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    record_path: str = ""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    provider: str = "auto"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class HotkeysConfig:
+    enabled: bool = True
+    next_style: str = "<ctrl>+<alt>+n"
+    prev_style: str = "<ctrl>+<alt>+b"
+    strength_up: str = "<ctrl>+<alt>+<up>"
+    strength_down: str = "<ctrl>+<alt>+<down>"
+    pause: str = "<ctrl>+<alt>+s"
+    mirror: str = "<ctrl>+<alt>+m"
+    privacy: str = "<ctrl>+<alt>+o"
+
+
+SECTION_TYPES = {"camera": CameraConfig, "style": StyleConfig, "output": OutputConfig,
+                 "runtime": RuntimeConfig, "hotkeys": HotkeysConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective settings. `path` is the file they came from; `from_file` is False when it does not exist."""
+
+    camera: CameraConfig = CameraConfig()
+    style: StyleConfig = StyleConfig()
+    output: OutputConfig = OutputConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+    hotkeys: HotkeysConfig = HotkeysConfig()
+    path: Path | None = dataclasses.field(default=None, compare=False)
+    from_file: bool = dataclasses.field(default=False, compare=False)
+
+    def as_dict(self) -> dict[str, dict[str, Any]]:
+        return {section: dataclasses.asdict(getattr(self, section)) for section in SCHEMA}
+
+    def get(self, dotted_key: str) -> Any:
+        section, key = _split_key(dotted_key, where="")
+        return getattr(getattr(self, section), key)
+
+    def with_overrides(self, overrides: Mapping[str, Any], where: str = "on the command line") -> "Config":
+        """A copy with "section.key" values replaced (command-line flags); a None value means "not given"."""
+        values = self.as_dict()
+        for dotted_key, value in overrides.items():
+            if value is None:
+                continue
+            section, key = _split_key(dotted_key, where)
+            values[section][key] = _check(section, key, value, where)
+        _check_hotkey_clashes(values["hotkeys"], where)
+        return _build(values, self.path, self.from_file)
+
+
+def _split_key(dotted_key: str, where: str) -> tuple[str, str]:
+    section, _, key = dotted_key.partition(".")
+    if section not in SCHEMA or key not in SCHEMA[section]:
+        known = [f"{s}.{k}" for s in SCHEMA for k in SCHEMA[s]]
+        close = difflib.get_close_matches(dotted_key, known, n=1)
+        raise ConfigError(f"Unknown setting {dotted_key}" + (f" {where}" if where else "") + ".",
+                          f"Did you mean {close[0]}?" if close else "Known settings: " + ", ".join(known))
+    return section, key
+
+
+def toml_value(value: Any) -> str:
+    """How a value is written in TOML, for messages and the default file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{...}"
+    return repr(value)
+
+
+def _check(section: str, key: str, value: Any, where: str) -> Any:
+    """Validate one value; `where` completes the message: "in /path/config.toml", "on the command line"."""
+    try:
+        return SCHEMA[section][key].check(value)
+    except _Invalid as exc:
+        default = f"{section}.{key} = {toml_value(SCHEMA[section][key].default)}"
+        raise ConfigError(f"{section}.{key} = {toml_value(value)} {where}: {exc}.",
+                          f"Correct it (the default is {default}), then check with `camstyle config`."
+                          if where.startswith("in ") else "Run the command again with a valid value.") from None
+
+
+def _check_hotkey_clashes(hotkeys: dict[str, Any], where: str) -> None:
+    seen: dict[frozenset[str], str] = {}
+    for key, combo in hotkeys.items():
+        if key == "enabled" or not combo:
+            continue
+        keys = parse_hotkey(combo)
+        if keys in seen:
+            raise ConfigError(f"hotkeys.{key} = {toml_value(combo)} {where}: same keys as hotkeys.{seen[keys]}.",
+                              "Give each action its own key combination, or \"\" to leave one unbound.")
+        seen[keys] = key
+
+
+def _build(values: dict[str, dict[str, Any]], path: Path | None, from_file: bool) -> Config:
+    sections = {name: SECTION_TYPES[name](**values[name]) for name in SCHEMA}
+    return Config(**sections, path=path, from_file=from_file)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate the config file (default: paths.config_file()); a missing file gives defaults."""
+    path = Path(path) if path is not None else paths.config_file()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Config(path=path, from_file=False)
+    except IsADirectoryError:
+        raise ConfigError(f"Config file {path} is a folder.", "Remove it, or run `camstyle config --init`.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path}: {exc.strerror or exc}.",
+                          "Check its permissions, or remove it to use the defaults.") from None
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text.", "Save it as UTF-8, or recreate it with `camstyle config --init --force`.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.",
+                          "Fix that line (strings need double quotes, e.g. name = \"mosaic\"), "
+                          "or start over with `camstyle config --init --force`.") from None
+    return _from_document(document, path)
+
+
+def _from_document(document: dict[str, Any], path: Path) -> Config:
+    where = f"in {path}"
+    values = Config().as_dict()
+    for section, table in document.items():
+        if section not in SCHEMA:
+            close = difflib.get_close_matches(section, SCHEMA, n=1)
+            raise ConfigError(f"Unknown section [{section}] {where}.",
+                              f"Did you mean [{close[0]}]?" if close else "Known sections: " + ", ".join(f"[{s}]" for s in SCHEMA))
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section} = {toml_value(table)} {where}: must be a section [{section}] with settings below it.",
+                              "See `camstyle config --init` for the layout.")
+        for key, value in table.items():
+            if key not in SCHEMA[section]:
+                close = difflib.get_close_matches(key, SCHEMA[section], n=1)
+                raise ConfigError(f"Unknown key {section}.{key} {where}.",
+                                  f"Did you mean {section}.{close[0]}?" if close else
+                                  f"Keys of [{section}]: " + ", ".join(SCHEMA[section]))
+            values[section][key] = _check(section, key, value, where)
+    _check_hotkey_clashes(values["hotkeys"], where)
+    return _build(values, path, True)
+
+
+def default_config_text() -> str:
+    """The default settings as a commented TOML file (generated from SCHEMA, so it cannot drift)."""
+    lines = ["# CamStyle settings.",
+             "# Every key is optional: a missing one keeps the default shown here.",
+             "# Check this file with `camstyle config`; command-line flags override it.", ""]
+    for section, settings in SCHEMA.items():
+        lines.append(f"# {SECTION_HELP[section]}")
+        lines.append(f"[{section}]")
+        for key, setting in settings.items():
+            lines.extend(f"# {line}" for line in setting.help.splitlines())
+            lines.append(f"{key} = {toml_value(setting.default)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_default_config(path: str | Path | None = None, force: bool = False) -> Path:
+    """Write the commented default file atomically; refuse to replace an existing one unless forced."""
+    path = Path(path) if path is not None else paths.config_file()
+    if path.exists() and not force:
+        raise ConfigError(f"Config file {path} already exists; it was left unchanged.",
+                          "Use `camstyle config --init --force` to replace it with the defaults.")
+    atomic.write_text(path, default_config_text())
+    return path
