@@ -1,0 +1,82 @@
+"""Perceptual, stability and temporal losses.
+
+Every style term is divided by the squared norm of its target, so each VGG layer (and the colour
+statistics) starts near 1 and none drowns the others: an unbalanced sum is what turns a
+painting's colours into a grey wash. Content is normalised the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def colour_stats(rgb: torch.Tensor) -> torch.Tensor:
+    """Per-image mean and uncentred second moments of the RGB pixels: the palette, as a 12-vector."""
+    b = rgb.shape[0]
+    flat = rgb.reshape(b, 3, -1)
+    mean = flat.mean(-1)
+    second = (flat @ flat.transpose(1, 2)) / flat.shape[-1]
+    return torch.cat([mean, second.reshape(b, 9)], dim=1)
+
+
+def relative_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (value - target).pow(2).mean() / (target.pow(2).mean() + 1e-8)
+
+
+def style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+               layer_weights: dict[str, float]) -> torch.Tensor:
+    return sum(layer_weights[name] * relative_mse(gram(features[name]), target_grams[name].expand(features[name].shape[0], -1, -1))
+               for name in layer_weights)
+
+
+def content_loss(features: dict[str, torch.Tensor], content: dict[str, torch.Tensor], layer: str) -> torch.Tensor:
+    return relative_mse(features[layer], content[layer])
+
+
+def colour_loss(rgb: torch.Tensor, target_stats: torch.Tensor) -> torch.Tensor:
+    return relative_mse(colour_stats(rgb), target_stats.expand(rgb.shape[0], -1))
+
+
+def total_variation(rgb: torch.Tensor) -> torch.Tensor:
+    return (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean() + (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean()
+
+
+def sparse_noise(rgb: torch.Tensor, fraction: float = 0.003, amplitude: float = 30 / 255,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mur.AI's noise: about `fraction` of pixels get uniform noise in +-amplitude (all channels)."""
+    b, _, h, w = rgb.shape
+    mask = (torch.rand(b, 1, h, w, device=rgb.device, generator=generator) < fraction).to(rgb.dtype)
+    noise = (torch.rand(rgb.shape, device=rgb.device, generator=generator) * 2 - 1) * amplitude
+    return (rgb + mask * noise).clamp(0, 1)
+
+
+def stability_loss(stylized: torch.Tensor, stylized_noisy: torch.Tensor) -> torch.Tensor:
+    """Penalise how much a sprinkle of input noise changes the output (Mur.AI)."""
+    return (stylized - stylized_noisy).pow(2).mean()
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward-warp `image` with `flow` (B,2,H,W in pixels, x then y): out(p) = image(p + flow(p))."""
+    b, _, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=image.device, dtype=image.dtype),
+                            torch.arange(w, device=image.device, dtype=image.dtype), indexing="ij")
+    x = (xs + flow[:, 0]) * (2 / max(w - 1, 1)) - 1
+    y = (ys + flow[:, 1]) * (2 / max(h - 1, 1)) - 1
+    return F.grid_sample(image, torch.stack([x, y], dim=-1), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def temporal_loss(stylized_t: torch.Tensor, stylized_prev: torch.Tensor, flow_t_to_prev: torch.Tensor,
+                  mask: torch.Tensor) -> torch.Tensor:
+    """Huang et al. / Ruder et al.: stylized frame t should equal frame t-1 warped along the flow,
+    wherever the flow is reliable (mask = 1: not occluded)."""
+    warped = warp(stylized_prev, flow_t_to_prev)
+    return (mask * (stylized_t - warped).pow(2)).sum() / (mask.sum() * 3 + 1e-8)

@@ -1,0 +1,81 @@
+"""Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1.
+
+Both presets share one design: reflection-padded convolutions, instance norm, residual blocks at
+the coarsest level, and nearest-neighbour upsampling followed by a convolution (no transposed
+convolutions, hence no checkerboard artefacts).
+  reference  Johnson's net: 32-64-128 channels, 5 residual blocks at 1/4 resolution, 9x9 edges.
+  fast       the real-time net for 2-core laptops: a stride-2 stem puts the 3 residual blocks at
+             1/8 resolution, 16-32-64 channels, 5x5 edges. Measured with onnxruntime on 2 CPU
+             threads at 320x184 it runs about 12x faster than the reference (13 ms vs 165 ms).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+ARCHITECTURES = {
+    "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
+    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2},
+}
+DEFAULT_ARCHITECTURE = "fast"
+
+
+class ConvLayer(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, norm: bool = True, relu: bool = True):
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(c_in, c_out, kernel, stride)]
+        if norm:
+            layers.append(nn.InstanceNorm2d(c_out, affine=True))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, channels, 3, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class UpsampleConv(nn.Sequential):
+    """Nearest-neighbour x2 then a convolution: smooth upsampling without checkerboards."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3):
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
+
+
+class TransformNet(nn.Module):
+    """Encoder (one conv per level, stride 2 between levels), residual blocks, mirrored decoder."""
+
+    def __init__(self, widths=(32, 64, 128), res_blocks: int = 5, edge_kernel: int = 9, stem_stride: int = 1):
+        super().__init__()
+        widths = tuple(widths)
+        self.config = {"widths": list(widths), "res_blocks": res_blocks, "edge_kernel": edge_kernel, "stem_stride": stem_stride}
+        layers: list[nn.Module] = [ConvLayer(3, widths[0], edge_kernel, stride=stem_stride)]
+        layers += [ConvLayer(a, b, 3, stride=2) for a, b in zip(widths, widths[1:])]
+        layers += [ResidualBlock(widths[-1]) for _ in range(res_blocks)]
+        rev = widths[::-1]
+        layers += [UpsampleConv(a, b) for a, b in zip(rev, rev[1:])]
+        if stem_stride == 2:
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        out = ConvLayer(widths[0], 3, edge_kernel, norm=False, relu=False)
+        nn.init.constant_(out[1].bias, 0.5)  # start near mid-grey, not black: steadier early training
+        layers.append(out)
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width must be multiples of this for the output to match the input size."""
+        return 2 ** (len(self.config["widths"]) - 1) * self.config["stem_stride"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_network(architecture: str = "fast") -> TransformNet:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+    return TransformNet(**ARCHITECTURES[architecture])
