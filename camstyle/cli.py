@@ -52,11 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def print_error(exc: CamStyleError) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]camstyle:[/] {exc.message}", markup=True, emoji=False)
+    console.print(f"[bold red]camstyle:[/] {escape(exc.message)}", markup=True, emoji=False)
     if exc.hint:
-        console.print(f"  [yellow]→[/] {exc.hint}", markup=True, emoji=False)
+        console.print(f"  [yellow]→[/] {escape(exc.hint)}", markup=True, emoji=False)
 
 
 def main(argv: list[str] | None = None) -> int:

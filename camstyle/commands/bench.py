@@ -1,0 +1,186 @@
+"""Measure how fast CamStyle runs on this machine.
+
+Two parts: the style network alone (milliseconds per frame at the inference size, per
+style), and the whole pipeline (demo clip -> stylizer -> no output at the configured
+output size and frame rate): published fps, capture-to-publish latency, dropped frames,
+memory and the time to the first stylized frame. With no style installed, a network with
+the cost of the fast style architecture (random weights) stands in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "measure style speed and whole-pipeline fps/latency on this machine"
+
+SYNTHETIC = "synthetic"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--style", metavar="NAME", help="benchmark only this style")
+    parser.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of the pipeline run (default 10)")
+    parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
+                        help="ONNX Runtime execution provider (default: from the config)")
+    parser.add_argument("--inference-size", metavar="WxH", help="size the network runs at (default: from the config)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
+
+
+def time_model(model, size: tuple[int, int], max_runs: int = 40, max_seconds: float = 3.0) -> dict:
+    """Median and p95 milliseconds of model.run on a size[0] x size[1] frame (after a warm-up)."""
+    import time
+
+    import numpy as np
+
+    from camstyle.stats import percentile
+
+    frame = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    for _ in range(2):
+        model.run(frame)
+    times = []
+    deadline = time.perf_counter() + max_seconds
+    while len(times) < max_runs and (len(times) < 5 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        model.run(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"median_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2), "runs": len(times)}
+
+
+def run_pipeline(settings, style_dirs, seconds: float) -> dict:
+    """Run demo -> stylizer -> null output for `seconds`; the run's statistics."""
+    import time
+
+    from camstyle.pipeline import Controller
+    from camstyle.stats import peak_rss_mb
+
+    controller = Controller(settings, style_dirs=style_dirs)
+    cpu0 = time.process_time()
+    controller.start()
+    try:
+        wall0 = time.perf_counter()
+        controller.wait(seconds)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+    finally:
+        controller.stop()
+    status = controller.final_status
+    span = controller.publish_span()
+    frames_out = status["frames_out"]
+    return {
+        "style": status["style"], "source": status["source"], "seconds": round(wall, 2),
+        "output_size": status["output_size"], "inference_size": status["inference_size"],
+        "fps_target": settings.fps,
+        "fps_out": round((frames_out - 1) / span, 2) if span > 0 else 0.0,
+        "fps_styled": round(status["frames_styled"] / wall, 2), "fps_in": round(status["frames_in"] / wall, 2),
+        "latency_ms": status["latency_ms"], "stage_ms": status["stage_ms"], "dropped": status["dropped"],
+        "frames_in": status["frames_in"], "frames_out": frames_out,
+        "first_frame_s": status["first_frame_s"], "cpu_percent": round(100 * cpu / wall, 1),
+        "rss_mb": status["rss_mb"], "rss_peak_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from camstyle.config import load_config
+    from camstyle.errors import ConfigError
+    from camstyle.frames import parse_size
+    from camstyle.pipeline import PipelineSettings
+    from camstyle.styles import discover_styles, find_style
+
+    if args.seconds <= 0:
+        raise ConfigError(f"--seconds {args.seconds:g} must be more than 0.")
+    cfg = load_config(args.config)
+    settings = PipelineSettings.from_config(cfg)
+    settings = dataclasses.replace(settings, source="demo", output="null", record_path="", mirror=False,
+                                   provider=args.provider or settings.provider)
+    if args.inference_size:
+        try:
+            settings.inference_size = parse_size(args.inference_size)
+        except ValueError:
+            raise ConfigError(f"--inference-size {args.inference_size} is not a size.", "Give width x height, e.g. 320x180.") from None
+    styles = [find_style(args.style)] if args.style else discover_styles()
+    with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
+        style_dirs = None
+        if not styles:
+            from camstyle.graphs import fast_model
+            from camstyle.styles import write_style
+
+            styles = [write_style(Path(scratch), SYNTHETIC, fast_model(),
+                                  {"title": "Synthetic (fast architecture, random weights)"})]
+            style_dirs = [(Path(scratch), "bench")]
+        # The pipeline first, so that its start-up time includes probing providers.
+        pipeline = run_pipeline(dataclasses.replace(settings, style=styles[0].name), style_dirs, args.seconds)
+        results = _time_models(styles, settings)
+    results.update(pipeline=pipeline, synthetic=styles[0].name == SYNTHETIC and style_dirs is not None,
+                   cpu_count=os.cpu_count())
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        _print_tables(results)
+    return 0
+
+
+def _time_models(styles, settings) -> dict:
+    import time
+
+    from camstyle import providers
+    from camstyle.stylizer import StyleModel, inference_shape
+
+    names = providers.select_providers(settings.provider)
+    size = inference_shape(settings.inference_size, settings.output_size)
+    threads = settings.threads or providers.default_threads()
+    models = []
+    for style in styles:
+        start = time.perf_counter()
+        model = StyleModel(style.model_path, style.name, names, threads, check_size=size)
+        load_ms = (time.perf_counter() - start) * 1000
+        models.append({"style": style.name, "provider": model.provider, "inference_size": list(size),
+                       "load_ms": round(load_ms, 1), **time_model(model, size)})
+        del model
+    return {"provider": providers.describe(names), "threads": threads, "inference_size": list(size),
+            "providers": [{"name": n, "works": w, "detail": d} for n, w, d in providers.probe_providers()],
+            "models": models}
+
+
+def _print_tables(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    size = "x".join(map(str, results["inference_size"]))
+    console.print(f"Style network alone: {results['provider']}, {results['threads']} threads, {size}",
+                  style="italic", markup=False)
+    table = Table()
+    for column in ("style", "median ms", "p95 ms", "max fps", "load ms"):
+        table.add_column(column, justify="left" if column == "style" else "right")
+    for m in results["models"]:
+        label = m["style"] + (" (no style installed: a stand-in of the same cost)" if results["synthetic"] else "")
+        table.add_row(label, f"{m['median_ms']:.1f}", f"{m['p95_ms']:.1f}",
+                      f"{1000 / m['median_ms']:.1f}" if m["median_ms"] else "-", f"{m['load_ms']:.0f}")
+    console.print(table)
+    p = results["pipeline"]
+    console.print(f"\nWhole pipeline: {p['source']} -> {p['style']} -> null output, "
+                  f"{'x'.join(map(str, p['output_size']))} at {p['fps_target']:g} fps for {p['seconds']:g} s",
+                  style="italic", markup=False)
+    table = Table()
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("published fps", f"{p['fps_out']:.1f}"),
+        ("stylized fps", f"{p['fps_styled']:.1f}"),
+        ("source fps", f"{p['fps_in']:.1f}"),
+        ("latency p50 / p95", f"{p['latency_ms']['p50']:.0f} / {p['latency_ms']['p95']:.0f} ms"),
+        ("dropped frames", str(p["dropped"])),
+        ("first stylized frame", f"{p['first_frame_s']:.2f} s" if p["first_frame_s"] is not None else "-"),
+        ("CPU", f"{p['cpu_percent']:.0f} %"),
+        ("memory (RSS, peak)", f"{p['rss_mb']:.0f} MB, {p['rss_peak_mb']:.0f} MB"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

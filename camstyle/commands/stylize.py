@@ -1,0 +1,176 @@
+"""Stylize an image or a video file with an installed style.
+
+Images run at their own size (up to 1280 pixels on the long side) unless --inference-size
+says otherwise; videos run at the live camera's inference size from the config, so they
+look like the live camera. The output is written atomically: it appears complete or not at
+all. Video output has no sound track.
+
+examples:
+  camstyle stylize photo.jpg -o photo_mosaic.png --style mosaic
+  camstyle stylize clip.mp4 -o clip_mosaic.mp4 --style mosaic --strength 0.8 --preserve-colors
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from camstyle.errors import CamStyleError, ConfigError, ModelError
+
+HELP = "stylize an image or video file"
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_IMAGE_SIDE = 1280
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="image (.jpg, .png, ...) or video (.mp4, .mov, .mkv, .avi, ...)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                        help="file to write: an image for an image, a video (.mp4, .mkv, .mov, .avi) for a video")
+    parser.add_argument("--style", metavar="NAME", help="style to use (default: the configured one, else the first)")
+    parser.add_argument("--strength", type=float, default=1.0, metavar="S", help="0 = original ... 1 = full style (default 1)")
+    parser.add_argument("--inference-size", metavar="WxH", help="size the network runs at (larger = finer strokes, slower)")
+    parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
+                        help="ONNX Runtime execution provider (default: from the config, usually auto)")
+    parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
+
+
+def _pick_style(name: str | None, configured: str):
+    from camstyle.styles import discover_styles, find_style
+
+    if name or configured:
+        return find_style(name or configured)
+    styles = discover_styles()
+    if not styles:
+        raise ModelError("No styles are installed.",
+                         "Train one with `camstyle train PAINTING --name NAME`; `camstyle styles` shows the styles folder.")
+    return styles[0]
+
+
+def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int, int]):
+    from camstyle.providers import select_providers
+    from camstyle.stylizer import Stylizer
+
+    stylizer = Stylizer(select_providers(args.provider or cfg.runtime.provider), cfg.runtime.threads,
+                        inference, size, args.strength, args.preserve_colors)
+    stylizer.load(style)
+    return stylizer
+
+
+def _check_paths(source: Path, target: Path) -> bool:
+    """Validate the paths; True for an image, False for a video."""
+    from camstyle.outputs import RECORD_CODECS
+
+    if not source.is_file():
+        raise CamStyleError(f"No such file: {source}.", "Check the path of the image or video to stylize.")
+    is_image = source.suffix.lower() in IMAGE_SUFFIXES
+    out_suffix = target.suffix.lower()
+    if is_image and out_suffix not in IMAGE_SUFFIXES:
+        raise ConfigError(f"The output of an image must be an image, not '{target.name}'.",
+                          f"Use one of: {', '.join(IMAGE_SUFFIXES)}.")
+    if not is_image and out_suffix not in RECORD_CODECS:
+        raise ConfigError(f"The output of a video must be a video file, not '{target.name}'.",
+                          f"Use one of: {', '.join(RECORD_CODECS)}.")
+    if target.is_dir():
+        raise ConfigError(f"{target} is a folder.", "Give a file name for the output.")
+    return is_image
+
+
+def run(args: argparse.Namespace) -> int:
+    from camstyle.config import load_config
+    from camstyle.frames import parse_size
+
+    if not 0.0 <= args.strength <= 1.0:
+        raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
+    inference = None
+    if args.inference_size:
+        try:
+            inference = parse_size(args.inference_size)
+        except ValueError:
+            raise ConfigError(f"--inference-size {args.inference_size} is not a size.", "Give width x height, e.g. 640x360.") from None
+    cfg = load_config(args.config)
+    source, target = Path(args.input).expanduser(), Path(args.output).expanduser()
+    is_image = _check_paths(source, target)
+    style = _pick_style(args.style, cfg.style.name)
+    if is_image:
+        _stylize_image(args, cfg, style, source, target, inference)
+    else:
+        _stylize_video(args, cfg, style, source, target, inference)
+    return 0
+
+
+def _stylize_image(args, cfg, style, source: Path, target: Path, inference) -> None:
+    import cv2
+    from rich.console import Console
+
+    from camstyle import atomic
+    from camstyle.errors import StorageError
+
+    image = cv2.imread(str(source), cv2.IMREAD_COLOR)
+    if image is None:
+        raise CamStyleError(f"{source} is not an image CamStyle can read.", "Use a JPEG, PNG, BMP, WebP or TIFF file.")
+    height, width = image.shape[:2]
+    if inference is None:
+        scale = min(1.0, MAX_IMAGE_SIDE / max(width, height))
+        inference = (max(8, round(width * scale)), max(8, round(height * scale)))
+    stylizer = _make_stylizer(args, cfg, style, (width, height), inference)
+    result = stylizer.process(image)
+    with atomic.atomic_path(target) as tmp:
+        if not cv2.imwrite(str(tmp), result):
+            raise StorageError(f"Cannot write the image {target}.", "Check the folder is writable and has free space.")
+    Console(stderr=True, highlight=False).print(
+        f"Wrote {target} ({width}x{height}, style {style.name}, network at "
+        f"{stylizer.inference_size[0]}x{stylizer.inference_size[1]} on {stylizer.provider}).", markup=False)
+
+
+def _stylize_video(args, cfg, style, source: Path, target: Path, inference) -> None:
+    import cv2
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from camstyle import atomic
+    from camstyle.errors import StorageError
+    from camstyle.outputs import RECORD_CODECS
+    from camstyle.sources import opencv_quiet
+
+    with opencv_quiet():
+        capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)
+    try:
+        ok, first = capture.read() if capture.isOpened() else (False, None)
+        if not ok:
+            raise CamStyleError(f"{source} is not a video CamStyle can read.",
+                                "Use a common video file (MP4/H.264, WebM, MKV, AVI, MOV), or an image.")
+        height, width = first.shape[:2]
+        fps = capture.get(cv2.CAP_PROP_FPS) or 0
+        fps = fps if 1 <= fps <= 240 else 30.0
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+        stylizer = _make_stylizer(args, cfg, style, (width, height),
+                                  inference or (cfg.style.inference_width, cfg.style.inference_height))
+        console = Console(stderr=True, highlight=False)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
+        written = 0
+        with atomic.atomic_path(target) as tmp:
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*RECORD_CODECS[target.suffix.lower()]),
+                                     fps, (width, height))
+            if not writer.isOpened():
+                raise StorageError(f"Cannot write a video to {target}.", "Check the folder is writable and has free space.")
+            try:
+                with Progress(*columns, console=console, transient=False) as progress:
+                    task = progress.add_task(f"{style.name}", total=total)
+                    frame = first
+                    while frame is not None:
+                        if frame.shape[:2] != (height, width):  # some streams change size mid-way
+                            frame = cv2.resize(frame, (width, height))
+                        writer.write(stylizer.process(frame))
+                        written += 1
+                        progress.update(task, advance=1)
+                        ok, frame = capture.read()
+                        frame = frame if ok else None
+            finally:
+                writer.release()
+    finally:
+        capture.release()
+    console.print(f"Wrote {target} ({written} frames, {width}x{height} at {fps:g} fps, style {style.name}, network at "
+                  f"{stylizer.inference_size[0]}x{stylizer.inference_size[1]} on {stylizer.provider}; no sound).",
+                  markup=False)
