@@ -16,7 +16,7 @@ from torch import nn
 
 ARCHITECTURES = {
     "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
-    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2},
+    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
 }
 DEFAULT_ARCHITECTURE = "fast"
 
@@ -48,23 +48,28 @@ class UpsampleConv(nn.Sequential):
 
 
 class TransformNet(nn.Module):
-    """Encoder (one conv per level, stride 2 between levels), residual blocks, mirrored decoder."""
+    """Encoder (one conv per level, stride 2 between levels), residual blocks, mirrored decoder.
 
-    def __init__(self, widths=(32, 64, 128), res_blocks: int = 5, edge_kernel: int = 9, stem_stride: int = 1):
+    With `skips`, each decoder level adds the encoder's features of the same resolution
+    (U-Net style): a narrow, deep bottleneck alone cannot carry the detail that keeps faces
+    readable, and an addition costs next to nothing at inference.
+    """
+
+    def __init__(self, widths=(32, 64, 128), res_blocks: int = 5, edge_kernel: int = 9, stem_stride: int = 1,
+                 skips: bool = False):
         super().__init__()
         widths = tuple(widths)
-        self.config = {"widths": list(widths), "res_blocks": res_blocks, "edge_kernel": edge_kernel, "stem_stride": stem_stride}
-        layers: list[nn.Module] = [ConvLayer(3, widths[0], edge_kernel, stride=stem_stride)]
-        layers += [ConvLayer(a, b, 3, stride=2) for a, b in zip(widths, widths[1:])]
-        layers += [ResidualBlock(widths[-1]) for _ in range(res_blocks)]
+        self.config = {"widths": list(widths), "res_blocks": res_blocks, "edge_kernel": edge_kernel,
+                       "stem_stride": stem_stride, "skips": skips}
+        self.skips = skips
+        self.encoder = nn.ModuleList([ConvLayer(3, widths[0], edge_kernel, stride=stem_stride)] +
+                                     [ConvLayer(a, b, 3, stride=2) for a, b in zip(widths, widths[1:])])
+        self.residual = nn.Sequential(*[ResidualBlock(widths[-1]) for _ in range(res_blocks)])
         rev = widths[::-1]
-        layers += [UpsampleConv(a, b) for a, b in zip(rev, rev[1:])]
-        if stem_stride == 2:
-            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        out = ConvLayer(widths[0], 3, edge_kernel, norm=False, relu=False)
-        nn.init.constant_(out[1].bias, 0.5)  # start near mid-grey, not black: steadier early training
-        layers.append(out)
-        self.net = nn.Sequential(*layers)
+        self.decoder = nn.ModuleList([UpsampleConv(a, b) for a, b in zip(rev, rev[1:])])
+        self.final_upsample = nn.Upsample(scale_factor=2, mode="nearest") if stem_stride == 2 else nn.Identity()
+        self.out = ConvLayer(widths[0], 3, edge_kernel, norm=False, relu=False)
+        nn.init.constant_(self.out[1].bias, 0.5)  # start near mid-grey, not black: steadier early training
 
     @property
     def size_multiple(self) -> int:
@@ -72,7 +77,16 @@ class TransformNet(nn.Module):
         return 2 ** (len(self.config["widths"]) - 1) * self.config["stem_stride"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        levels = []
+        for layer in self.encoder:
+            x = layer(x)
+            levels.append(x)
+        x = self.residual(x)
+        for layer, skip in zip(self.decoder, reversed(levels[:-1])):
+            x = layer(x)
+            if self.skips:
+                x = x + skip
+        return self.out(self.final_upsample(x))
 
 
 def build_network(architecture: str = "fast") -> TransformNet:

