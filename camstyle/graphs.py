@@ -115,17 +115,18 @@ def probe_model() -> bytes:
 # The transform network presets of training/networks.py, mirrored here without torch.
 ARCHITECTURES = {
     "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
-    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2},
+    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
 }
 
 
 def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: int = 5, stem_stride: int = 2,
-                        seed: int = 0) -> bytes:
+                        skips: bool = False, seed: int = 0) -> bytes:
     """A style network with random weights: the cost of a real style, not its look.
 
     Same layers as training's TransformNet: reflection-padded convs with instance norm and
     Relu, a stride-2 conv per level, residual blocks at the coarsest level, nearest x2
-    upsampling + conv back up, and a plain conv to RGB.
+    upsampling + conv back up (plus the encoder's features of that level with `skips`), and a
+    plain conv to RGB.
     """
     rng = np.random.default_rng(seed)
     g = GraphBuilder("transform_net")
@@ -148,13 +149,17 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
 
     widths = tuple(widths)
     y = conv("input", 3, widths[0], edge_kernel, stride=stem_stride)
+    levels = [y]
     for cin, cout in zip(widths, widths[1:]):
         y = conv(y, cin, cout, 3, stride=2)
+        levels.append(y)
     for _ in range(res_blocks):
         y = g.node("Add", [y, conv(conv(y, widths[-1], widths[-1], 3), widths[-1], widths[-1], 3, relu=False)])
     rev = widths[::-1]
-    for cin, cout in zip(rev, rev[1:]):
+    for (cin, cout), skip in zip(zip(rev, rev[1:]), reversed(levels[:-1])):
         y = conv(upsample(y), cin, cout, 3)
+        if skips:
+            y = g.node("Add", [y, skip])
     if stem_stride == 2:
         y = upsample(y)
     y = conv(y, widths[0], 3, edge_kernel, norm=False, relu=False)
