@@ -41,6 +41,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise storage_error(path, exc) from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _final_mode(path))
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -50,6 +51,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _final_mode(path: Path) -> int:
+    """The mode a plainly created file would get (mkstemp's is 0600): the old file's, else 0666 minus umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
