@@ -49,7 +49,7 @@ from training.vgg import LAYERS, VGGFeatures, load_vgg
 class Recipe:
     """Everything that decides what a run learns. --resume refuses to change it (but steps)."""
     architecture: str = "fast"
-    steps: int = 2500                 # stage 1 (images)
+    steps: int = 4000                 # stage 1 (images)
     temporal_steps: int = 200         # stage 2 (video pairs); skipped when there are no videos
     size: int = 128                   # training crop, px (multiple of 8): webcam scale at 320x180
     batch: int = 1                    # more updates per CPU-second than 4: converges sooner
