@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import escape as xml_escape
 
-from camstyle import atomic
+from camstyle import atomic, virtualcam
 from camstyle.errors import CamStyleError, ConfigError
 
 METHODS = ("systemd", "xdg", "launchd", "windows")
@@ -59,9 +59,7 @@ class Host:
 
     @property
     def os_name(self) -> str:
-        if self.platform.startswith("linux"):
-            return "linux"
-        return {"darwin": "macos", "win32": "windows", "cygwin": "windows"}.get(self.platform, self.platform)
+        return virtualcam.os_family(self.platform)
 
     def config_home(self) -> Path:
         value = self.environ.get("XDG_CONFIG_HOME")

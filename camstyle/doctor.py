@@ -113,9 +113,7 @@ class Environment:
 
     @property
     def os_name(self) -> str:
-        if self.platform.startswith("linux"):
-            return "linux"
-        return {"darwin": "macos", "win32": "windows", "cygwin": "windows"}.get(self.platform, self.platform)
+        return virtualcam.os_family(self.platform)
 
     def has_display(self) -> bool:
         if self.os_name in ("macos", "windows"):

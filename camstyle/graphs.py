@@ -112,11 +112,6 @@ def probe_model() -> bytes:
     return g.to_bytes("input", "output", [1, 3, "height", "width"], [1, 3, "height", "width"])
 
 
-# The transform network presets of training/networks.py, mirrored here without torch.
-ARCHITECTURES = {
-    "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
-    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
-}
 
 
 def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: int = 5, stem_stride: int = 2,
@@ -169,4 +164,6 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
 
 def fast_model(seed: int = 0) -> bytes:
     """The real-time preset's network, as `camstyle bench` measures it before any style exists."""
+    from training.architectures import ARCHITECTURES  # torch-free presets shared with training
+
     return transform_net_model(**ARCHITECTURES["fast"], seed=seed)

@@ -33,7 +33,8 @@ def install_file(*parts: str) -> Path:
     return repo_root().joinpath("install", *parts)
 
 
-def _platform(platform: str | None) -> str:
+def os_family(platform: str | None = None) -> str:
+    """"linux", "macos" or "windows" for a sys.platform value (default: this machine's)."""
     platform = platform or sys.platform
     if platform.startswith("linux"):
         return "linux"
@@ -166,7 +167,7 @@ def obs_status(platform: str | None = None, root: Path | str = "/", home: Path |
     camera_ready is True when the OBS virtual camera has been registered (Windows) or its
     macOS camera extension activated, None when CamStyle cannot tell.
     """
-    os_name = _platform(platform)
+    os_name = os_family(platform)
     if os_name == "macos":
         return _obs_status_macos(Path(root), home or Path.home())
     if os_name == "windows":
@@ -243,7 +244,7 @@ def linux_setup_commands() -> str:
 
 def setup_hint(platform: str | None = None) -> str:
     """The exact steps that give this OS a virtual camera CamStyle can publish to."""
-    os_name = _platform(platform)
+    os_name = os_family(platform)
     if os_name == "linux":
         return "The virtual camera needs the v4l2loopback kernel module. " + linux_setup_commands()
     if os_name == "macos":

@@ -3,10 +3,8 @@
 Both presets share one design: reflection-padded convolutions, instance norm, residual blocks at
 the coarsest level, and nearest-neighbour upsampling followed by a convolution (no transposed
 convolutions, hence no checkerboard artefacts).
-  reference  Johnson's net: 32-64-128 channels, 5 residual blocks at 1/4 resolution, 9x9 edges.
-  fast       the real-time net for 2-core laptops: a stride-2 stem puts the 3 residual blocks at
-             1/8 resolution, 16-32-64 channels, 5x5 edges. Measured with onnxruntime on 2 CPU
-             threads at 320x184 it runs about 12x faster than the reference (13 ms vs 165 ms).
+The presets ("reference" is Johnson's net, "fast" the real-time one) are in
+training/architectures.py.
 """
 
 from __future__ import annotations
@@ -14,11 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ARCHITECTURES = {
-    "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
-    "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
-}
-DEFAULT_ARCHITECTURE = "fast"
+from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE  # noqa: F401 (re-exported)
 
 
 class ConvLayer(nn.Sequential):
