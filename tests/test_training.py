@@ -328,13 +328,16 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
     monkeypatch.setattr(train, "load_vgg", lambda *args, **kwargs: tiny_vgg)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process at 1 thread
     argv = ["train", str(painting), "--name", "tiny", "--data", str(photos), "--steps", "3", "--size", "32",
-            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--artist", "Nobody", "--year", "1901"]
+            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--colour-weight", "2", "--tv-weight", "0.5",
+            "--artist", "Nobody", "--year", "1901"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "6 training images" in out and "Installed style tiny" in out
     style = find_style("tiny")
     assert (style.artist, style.meta["year"], style.meta["steps"]) == ("Nobody", 1901, 3)
-    assert style.meta["recipe"]["lr"] == 0.001 and style.meta["recipe"]["batch"] == 1 and style.meta["stabilized"]
+    recipe = style.meta["recipe"]
+    assert (recipe["lr"], recipe["batch"], recipe["colour_weight"], recipe["tv_weight"]) == (0.001, 1, 2.0, 0.5)
+    assert style.meta["stabilized"]
     assert cli.main(["train", str(painting), "--name", "tiny", "--data", str(photos), "--resume", "--size", "64"]) == 2
     err = capsys.readouterr().err
     assert "different recipe" in err and "size=32 (asked: 64)" in err and "Traceback" not in err
