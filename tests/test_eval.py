@@ -91,6 +91,23 @@ def test_vgg_losses_with_the_painting(clips, tmp_path):
     assert results["content_loss"] > 0  # swapped colours are not the content
 
 
+def test_contrast_and_colourfulness_are_ratios_to_the_painting(clips, tmp_path):
+    from onnx_models import constant_colour_model
+
+    painting = tmp_path / "painting.png"
+    cv2.imwrite(str(painting), synthetic_photo(96, 96, seed=11))
+    flat = install("flat", constant_colour_model((0.5, 0.5, 0.5)))  # the ultimate grey wash
+    swap = install("swap", colour_matrix_model())                  # the clip's own palette, permuted
+    report = evaluate.evaluate(flat, [clips["static"]], frames=3, baseline=swap, style_image=painting, vgg_losses=False)
+    results = report["clips"][0]["results"]
+    assert results["flat"]["contrast"] == pytest.approx(0, abs=1e-6) and results["flat"]["colourfulness"] == pytest.approx(0, abs=1e-6)
+    frame = evaluate.read_clip(clips["static"], 2, SIZE)[0].astype(np.float32) / 255
+    reference = cv2.cvtColor(cv2.imread(str(painting)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+    assert results["swap"]["contrast"] == pytest.approx(evaluate.contrast(frame[..., ::-1]) / evaluate.contrast(reference), rel=0.05)
+    assert results["swap"]["colourfulness"] > 0.1
+    assert "colourfulness" in " ".join(report["notes"]) and "contrast" not in results["source"]
+
+
 def camstyle(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "camstyle", *map(str, args)], capture_output=True, text=True, timeout=120)
 

@@ -6,6 +6,9 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
                   and the Ruder et al. occlusion mask M computed on the SOURCE frames. Also
                   reported for the source clip itself (the floor) and for a --baseline style.
   noise sensitivity  mean |f(x + n) - f(x)| with n ~ N(0, 2/255) per pixel: camera noise.
+  contrast / colourfulness  with --style-image: the output's luminance spread and its
+                  colourfulness (Hasler & Suesstrunk 2003) as ratios to the painting's; 1 is
+                  the painting's, far below 1 is the grey wash that a loss curve does not show.
   style / content loss  the training definitions (VGG16); needs torch, so both are skipped
                   with a note without it. The style loss also needs --style-image PAINTING
                   (styles do not ship their painting).
@@ -27,6 +30,7 @@ from training import flow
 NOISE_SIGMA = 2 / 255
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
 DEFAULT_SIZE = (320, 184)
+PAINTING_SIZE = 512   # the painting's longer side for its contrast and colourfulness
 
 
 def read_clip(path: str | Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
@@ -97,6 +101,24 @@ def noise_sensitivity(model: OnnxStyle, frames: list[np.ndarray], seed: int = 0)
     return float(np.mean(changes))
 
 
+def contrast(rgb: np.ndarray) -> float:
+    """Standard deviation of the Rec. 601 luminance of float RGB in 0..1."""
+    return float((rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)).std())
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Suesstrunk's colourfulness metric of float RGB in 0..1 (0 for any grey image)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg, yb = r - g, (r + g) / 2 - b
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def palette_ratios(outputs: list[np.ndarray], painting: np.ndarray) -> dict[str, float]:
+    """The outputs' mean contrast and colourfulness relative to the painting's."""
+    return {"contrast": float(np.mean([contrast(o) for o in outputs])) / max(contrast(painting), 1e-6),
+            "colourfulness": float(np.mean([colourfulness(o) for o in outputs])) / max(colourfulness(painting), 1e-6)}
+
+
 @dataclass
 class VGGScorer:
     """Training's style and content losses, or a note saying why they are not available."""
@@ -158,6 +180,11 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
     if baseline is not None:
         models[baseline.name if baseline.name != style.name else f"{baseline.name} (baseline)"] = OnnxStyle(baseline, provider)
     scorer = VGGScorer(style_image, vgg_weights, "" if vgg_losses else "style and content losses skipped (--no-vgg)")
+    painting = None
+    if style_image is not None:
+        from training.data import load_style_image
+
+        painting = load_style_image(Path(style_image), PAINTING_SIZE).astype(np.float32) / 255
     clips = []
     for video in videos:
         source = read_clip(video, frames, size)
@@ -168,6 +195,8 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         for name, model in models.items():
             outputs = [model(f) for f in src]
             metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample)}
+            if painting is not None:
+                metrics.update(palette_ratios([model(f) for f in sample], painting))
             if scorer.ready():
                 metrics.update(scorer.scores([model(f) for f in sample], sample, model.style.meta.get("recipe", {})))
             results[name] = metrics
@@ -175,6 +204,9 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
     notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
              "RGB in [0, 1]; lower is steadier, the source row is the floor",
              "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]"]
+    if painting is not None:
+        notes.append("contrast and colourfulness: the output's luminance standard deviation and Hasler-Suesstrunk "
+                     "colourfulness as ratios to the painting's; near 1 keeps the painting's look, far below 1 is a wash")
     if scorer.note:
         notes.append(scorer.note)
     if "vgg" in scorer._state:
