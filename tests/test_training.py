@@ -180,6 +180,16 @@ def test_auto_weight_holds_its_share_of_the_loss():
     assert train.AutoWeight(0.1, fixed=5.0)(1.0, 1.0, 0.0) == 5.0
 
 
+def test_contrast_loss_tells_the_grey_wash_from_the_painting():
+    g = torch.Generator().manual_seed(0)
+    painting = torch.rand(1, 3, 64, 64, generator=g)
+    target = L.colour_covariance(painting)
+    wash = painting.mean((2, 3), keepdim=True).expand(1, 3, 32, 32)  # the right average colour, flat
+    assert L.colour_loss(wash, L.colour_stats(painting)).item() < 0.2  # the mean-dominated stats barely notice
+    assert L.contrast_loss(wash, target).item() == pytest.approx(1.0, rel=1e-4)
+    assert L.contrast_loss(torch.rand(2, 3, 32, 32, generator=g), target).item() < 0.05
+
+
 # -- the training loop -------------------------------------------------------------------------
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(photos, painting, tiny_vgg):
@@ -328,7 +338,7 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
     monkeypatch.setattr(train, "load_vgg", lambda *args, **kwargs: tiny_vgg)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process at 1 thread
     argv = ["train", str(painting), "--name", "tiny", "--data", str(photos), "--steps", "3", "--size", "32",
-            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--colour-weight", "2", "--tv-weight", "0.5",
+            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--colour-weight", "2", "--contrast-weight", "4", "--tv-weight", "0.5",
             "--artist", "Nobody", "--year", "1901"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
@@ -336,7 +346,7 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
     style = find_style("tiny")
     assert (style.artist, style.meta["year"], style.meta["steps"]) == ("Nobody", 1901, 3)
     recipe = style.meta["recipe"]
-    assert (recipe["lr"], recipe["batch"], recipe["colour_weight"], recipe["tv_weight"]) == (0.001, 1, 2.0, 0.5)
+    assert (recipe["lr"], recipe["batch"], recipe["colour_weight"], recipe["contrast_weight"], recipe["tv_weight"]) == (0.001, 1, 2.0, 4.0, 0.5)
     assert style.meta["stabilized"]
     assert cli.main(["train", str(painting), "--name", "tiny", "--data", str(photos), "--resume", "--size", "64"]) == 2
     err = capsys.readouterr().err

@@ -28,6 +28,15 @@ def colour_stats(rgb: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, second.reshape(b, 9)], dim=1)
 
 
+def colour_covariance(rgb: torch.Tensor) -> torch.Tensor:
+    """Per-image centred 3x3 covariance of the RGB pixels: the palette's contrast and spread.
+    colour_stats alone is dominated by the mean colour, so a flat image of the right average
+    already matches it; this is what tells a grey wash from the painting."""
+    flat = rgb.reshape(rgb.shape[0], 3, -1)
+    centred = flat - flat.mean(-1, keepdim=True)
+    return (centred @ centred.transpose(1, 2)) / flat.shape[-1]
+
+
 def relative_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (value - target).pow(2).mean() / (target.pow(2).mean() + 1e-8)
 
@@ -44,6 +53,10 @@ def content_loss(features: dict[str, torch.Tensor], content: dict[str, torch.Ten
 
 def colour_loss(rgb: torch.Tensor, target_stats: torch.Tensor) -> torch.Tensor:
     return relative_mse(colour_stats(rgb), target_stats.expand(rgb.shape[0], -1))
+
+
+def contrast_loss(rgb: torch.Tensor, target_covariance: torch.Tensor) -> torch.Tensor:
+    return relative_mse(colour_covariance(rgb), target_covariance.expand(rgb.shape[0], -1, -1))
 
 
 def total_variation(rgb: torch.Tensor) -> torch.Tensor:

@@ -60,6 +60,7 @@ class Recipe:
     content_weight: float = 1.0
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
+    contrast_weight: float = 0.0      # the painting's colour covariance (contrast), see losses.contrast_loss
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
@@ -239,6 +240,7 @@ class Trainer:
             feats = self.vgg(style)
             self.grams = {k: L.gram(feats[k].float()) for k in L.STYLE_LAYERS}
             self.colour_target = L.colour_stats(style)
+            self.contrast_target = L.colour_covariance(style)
         self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight)
         self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight)
 
@@ -268,6 +270,9 @@ class Trainer:
                  "tv": L.total_variation(y)}
         total = (r.style_weight * terms["style"] + r.content_weight * terms["content"]
                  + r.colour_weight * terms["colour"] + r.tv_weight * terms["tv"])
+        if r.contrast_weight:
+            terms["contrast"] = L.contrast_loss(y, self.contrast_target)
+            total = total + r.contrast_weight * terms["contrast"]
         rest, weights, extra = total.item(), {}, []
         if r.stability:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))

@@ -23,7 +23,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "tv_weight")
+                  "contrast_weight", "tv_weight")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--content-weight", type=float)
     group.add_argument("--content-layer", choices=("relu2_2", "relu3_3"))
     group.add_argument("--colour-weight", type=float, help="weight of the match to the painting's colour statistics")
+    group.add_argument("--contrast-weight", type=float, help="weight of the match to the painting's contrast (colour covariance)")
     group.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
