@@ -1,7 +1,7 @@
 """`camstyle train`: learn a stabilized transform network for one painting, then install it.
 
-Stage 1, on photos (and stills from videos): the balanced style loss, content, colour statistics
-and total variation, plus the noise stability loss of Mur.AI: the same batch is stylized with
+Stage 1, on photos (and stills from videos): the balanced style loss, content, colour statistics,
+the painting's contrast and total variation, plus the noise stability loss of Mur.AI: the same batch is stylized with
 and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agree.
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
 frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
@@ -60,7 +60,8 @@ class Recipe:
     content_weight: float = 1.0
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
-    contrast_weight: float = 0.0      # the painting's colour covariance (contrast), see losses.contrast_loss
+    contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
+                                      # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
