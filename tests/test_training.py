@@ -191,6 +191,13 @@ def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     assert L.contrast_loss(torch.rand(2, 3, 32, 32, generator=g), target).item() < 0.05
 
 
+@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "colour_weight", "contrast_weight", "tv_weight",
+                                    "noise_weight", "temporal_weight"])
+def test_negative_loss_weights_are_refused(weight):
+    with pytest.raises(CamStyleError, match="may not be negative"):
+        train.resolve_recipe({weight: -1.0}, None, "x")
+
+
 # -- the training loop -------------------------------------------------------------------------
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(photos, painting, tiny_vgg):

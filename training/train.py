@@ -163,7 +163,9 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
     if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps) < 0:
         problems.append("--batch and --style-size must be positive, --steps and --temporal-steps not negative")
-    if any(w is not None and w < 0 for w in (recipe.noise_weight, recipe.temporal_weight)) or recipe.lr <= 0:
+    weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
+               recipe.tv_weight, recipe.noise_weight, recipe.temporal_weight)
+    if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
     if problems:
         raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
