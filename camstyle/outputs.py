@@ -122,6 +122,7 @@ class VirtualCamOutput(Output):
             label = self._label(self.camera.device)
         self.name = f"virtualcam {self.camera.device}" + (f" ({label})" if label and label != self.camera.device else "")
         self._rgb = np.empty((height, width, 3), np.uint8)
+        self._converted: np.ndarray | None = None  # the frame now in _rgb: repeats are sent as they are
 
     @staticmethod
     def _label(device: str) -> str:
@@ -131,9 +132,13 @@ class VirtualCamOutput(Output):
         return ""
 
     def send(self, frame: np.ndarray) -> None:
-        if self._send_size != (frame.shape[1], frame.shape[0]):
-            frame = cv2.resize(frame, self._send_size, interpolation=cv2.INTER_LINEAR)
-        cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)
+        """Frames are never changed once published, so a repeat (the publish tick outrunning the
+        stylizer, or a notice frame) reuses the last conversion."""
+        if frame is not self._converted:
+            self._converted = frame
+            if self._send_size != (frame.shape[1], frame.shape[0]):
+                frame = cv2.resize(frame, self._send_size, interpolation=cv2.INTER_LINEAR)
+            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB, dst=self._rgb)
         self.camera.send(self._rgb)
 
     def close(self, clean: bool = True) -> None:

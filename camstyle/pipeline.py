@@ -371,8 +371,7 @@ class Controller:
                 self._reconnect()
                 continue
             now = time.perf_counter()
-            if image.shape[1] != width or image.shape[0] != height or image.ndim != 3:
-                image = fit_frame(image, width, height)
+            image = fit_frame(image, width, height)  # returns a frame already at the size as it is
             self._last_capture = now
             self.frames_in += 1
             self.fps_in.tick(now)

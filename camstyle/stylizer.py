@@ -270,7 +270,7 @@ class Stylizer:
         if (styled.shape[1], styled.shape[0]) != (out_w, out_h):
             styled = cv2.resize(styled, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         if strength < 1.0:
-            styled = cv2.addWeighted(styled, strength, frame, 1.0 - strength, 0.0)
+            cv2.addWeighted(styled, strength, frame, 1.0 - strength, 0.0, dst=styled)
         return styled
 
     def _styled_small(self, model: StyleModel, small: np.ndarray) -> np.ndarray:

@@ -41,6 +41,18 @@ def test_virtual_camera_gets_rgb_frames_of_the_configured_size(backend):
     assert cam.closed
 
 
+def test_virtual_camera_repeats_and_new_frames_both_arrive(backend):
+    """A repeated frame reuses the last conversion; a new one is converted again."""
+    output = VirtualCamOutput(160, 90, 30, device="CamStyle", backend=backend)
+    output.open()
+    cam = virtualcam_backend.RecordingBackend.latest
+    first, second = bgr_frame(), bgr_frame(bgr=(1, 2, 3))
+    for frame, rgb in ((first, (30, 100, 200)), (first, (30, 100, 200)), (second, (3, 2, 1))):
+        output.send(frame)
+        assert tuple(cam.last_frame[0, 0]) == rgb
+    output.close()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2loopback is Linux")
 def test_missing_virtual_camera_device_says_how_to_set_it_up():
     if outputs.VirtualCamOutput(64, 48)._default_device():

@@ -25,7 +25,9 @@ import numpy as np
 
 from camstyle.errors import CamStyleError
 from camstyle.styles import StyleInfo
+from camstyle.stylizer import round8
 from training import flow
+from training.data import evenly
 
 NOISE_SIGMA = 2 / 255
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
@@ -175,7 +177,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
              provider: str = "cpu", vgg_losses: bool = True) -> dict:
     """All metrics for every clip, as a JSON-ready dict."""
     size = size or style.inference_size or DEFAULT_SIZE
-    size = (max(8, round(size[0] / 8) * 8), max(8, round(size[1] / 8) * 8))
+    size = (round8(size[0]), round8(size[1]))
     models = {style.name: OnnxStyle(style, provider)}
     if baseline is not None:
         models[baseline.name if baseline.name != style.name else f"{baseline.name} (baseline)"] = OnnxStyle(baseline, provider)
@@ -190,15 +192,17 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         source = read_clip(video, frames, size)
         flows = [flow.pair_flow(prev, cur) for prev, cur in zip(source, source[1:])]
         src = [f.astype(np.float32) / 255 for f in source]
-        sample = [src[i] for i in sorted({int(i) for i in np.linspace(0, len(src) - 1, min(VGG_FRAMES, len(src)))})]
+        picked = evenly(len(src), VGG_FRAMES)
+        sample = [src[i] for i in picked]
         results = {"source": {"warping_error": warping_error(src, flows)}}
         for name, model in models.items():
             outputs = [model(f) for f in src]
+            sample_outputs = [outputs[i] for i in picked]
             metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample)}
             if painting is not None:
-                metrics.update(palette_ratios([model(f) for f in sample], painting))
+                metrics.update(palette_ratios(sample_outputs, painting))
             if scorer.ready():
-                metrics.update(scorer.scores([model(f) for f in sample], sample, model.style.meta.get("recipe", {})))
+                metrics.update(scorer.scores(sample_outputs, sample, model.style.meta.get("recipe", {})))
             results[name] = metrics
         clips.append({"clip": str(video), "frames": len(source), "results": results})
     notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
