@@ -256,7 +256,7 @@ class Stylizer:
         if passthrough or model is None or strength <= 0.0:
             return frame
         small = cv2.resize(frame, self.inference_size, interpolation=cv2.INTER_AREA)
-        styled = self._styled_small(model, small)
+        styled = model.run(small)
         if fade_from is not None:
             progress = (time.perf_counter() - fade_start) / self.crossfade_s if self.crossfade_s > 0 else 1.0
             if progress >= 1.0:
@@ -264,18 +264,15 @@ class Stylizer:
                     if self._active is active:
                         self._active = (model, None, 0.0)  # release the old network
             else:
-                old = self._styled_small(fade_from, small)
-                styled = cv2.addWeighted(styled, progress, old, 1.0 - progress, 0.0)
+                styled = cv2.addWeighted(styled, progress, fade_from.run(small), 1.0 - progress, 0.0)
+        if self.preserve_colors:  # after the fade: luminance is linear, so once is enough
+            styled = keep_colours(styled, small)
         out_w, out_h = self.output_size
         if (styled.shape[1], styled.shape[0]) != (out_w, out_h):
             styled = cv2.resize(styled, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
         if strength < 1.0:
             cv2.addWeighted(styled, strength, frame, 1.0 - strength, 0.0, dst=styled)
         return styled
-
-    def _styled_small(self, model: StyleModel, small: np.ndarray) -> np.ndarray:
-        styled = model.run(small)
-        return keep_colours(styled, small) if self.preserve_colors else styled
 
     def close(self) -> None:
         with self._lock:

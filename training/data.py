@@ -28,13 +28,15 @@ MIN_DEFAULT_PHOTOS = 100
 MAX_IMAGES = 20_000      # longer lists are sampled: a run sees far fewer crops than that anyway
 FRAMES_PER_VIDEO = 60    # evenly spaced stills taken from each video for the image stage
 CACHE_BUDGET = 2 << 30   # bytes of decoded images kept in memory
+INFERENCE_SIZE = (320, 184)  # the runtime's default 320x180 rounded to the networks' multiple of 8
 DATA_HINT = "Pass --data with any folder of a few hundred photos (COCO is what the paper used), or video files."
 
 
 @contextlib.contextmanager
-def opencv_quiet() -> Iterator[None]:
+def quiet_decoding() -> Iterator[None]:
     """Silence OpenCV's and FFmpeg's complaints about broken files (FFmpeg writes straight to
-    file descriptor 2): CamStyle counts and reports such files itself."""
+    file descriptor 2): CamStyle counts and reports such files itself. Unlike the runtime's
+    sources.opencv_quiet it redirects the whole process's stderr, so it is for training only."""
     logging = cv2.utils.logging
     previous = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)
@@ -144,7 +146,7 @@ def read_image(path: str | Path) -> np.ndarray | None:
         return None
     if data.size == 0:
         return None
-    with opencv_quiet():
+    with quiet_decoding():
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if bgr is None or min(bgr.shape[:2]) < 8:
         return None
@@ -168,7 +170,7 @@ def resize_short(image: np.ndarray, short_side: int) -> np.ndarray:
 
 
 def video_frame_count(path: str | Path) -> int:
-    with opencv_quiet():
+    with quiet_decoding():
         cap = cv2.VideoCapture(str(path))
         try:
             if not cap.isOpened():
@@ -190,7 +192,7 @@ def read_video_frames(path: str | Path, indices: Iterable[int]) -> dict[int, np.
     if not wanted:
         return frames
     last = max(wanted)
-    with opencv_quiet():
+    with quiet_decoding():
         cap = cv2.VideoCapture(str(path))
         try:
             index = 0

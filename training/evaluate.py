@@ -27,33 +27,25 @@ from camstyle.errors import CamStyleError
 from camstyle.styles import StyleInfo
 from camstyle.stylizer import round8
 from training import flow
-from training.data import evenly
+from training.data import INFERENCE_SIZE, evenly
 
 NOISE_SIGMA = 2 / 255
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
-DEFAULT_SIZE = (320, 184)
 PAINTING_SIZE = 512   # the painting's longer side for its contrast and colourfulness
 
 
 def read_clip(path: str | Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
     """The first `frames` consecutive frames, centre-cropped and resized to `size` (RGB uint8)."""
     from camstyle.frames import fit_frame
-    from training.data import opencv_quiet
+    from training.data import read_video_frames
 
     path = Path(path)
     if not path.is_file():
         raise CamStyleError(f"Video {path} does not exist.", "Pass video files (mp4, avi, mov, mkv, webm).")
+    decoded = read_video_frames(path, range(frames))
     out: list[np.ndarray] = []
-    with opencv_quiet():
-        cap = cv2.VideoCapture(str(path))
-        try:
-            while cap.isOpened() and len(out) < frames:
-                ok, bgr = cap.read()
-                if not ok or bgr is None:
-                    break
-                out.append(cv2.cvtColor(fit_frame(bgr, *size), cv2.COLOR_BGR2RGB))
-        finally:
-            cap.release()
+    while len(out) in decoded:  # consecutive frames only: the warping error compares neighbours
+        out.append(fit_frame(decoded[len(out)], *size))
     if len(out) < 2:
         raise CamStyleError(f"{path} is not a readable video with at least 2 frames.",
                             "Pass a video file OpenCV can decode (mp4, avi, mov, mkv, webm).")
@@ -176,7 +168,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
              baseline: StyleInfo | None = None, style_image: Path | None = None, vgg_weights: Path | None = None,
              provider: str = "cpu", vgg_losses: bool = True) -> dict:
     """All metrics for every clip, as a JSON-ready dict."""
-    size = size or style.inference_size or DEFAULT_SIZE
+    size = size or style.inference_size or INFERENCE_SIZE
     size = (round8(size[0]), round8(size[1]))
     models = {style.name: OnnxStyle(style, provider)}
     if baseline is not None:

@@ -20,11 +20,11 @@ import torch
 
 from camstyle import paths, styles
 from camstyle.errors import ModelError
+from training.data import INFERENCE_SIZE
 from training.networks import ARCHITECTURES, TransformNet, build_network
 
 OPSET = 17
 TOLERANCE = 1e-3
-INFERENCE_SIZE = [320, 184]  # the runtime's 320x180 rounded to the network's multiple of 8
 
 
 @dataclass
@@ -119,7 +119,7 @@ def metadata(state: dict, net: TransformNet, diff: float, overrides: dict | None
         "stabilized": bool(recipe.get("stability", True)),
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()},
         "training_size": state.get("training_size", recipe.get("size")),
-        "inference_size": INFERENCE_SIZE,
+        "inference_size": list(INFERENCE_SIZE),
         "loss_network": meta.get("loss_network", ""),
         "final_losses": state.get("final_losses", {}),
         "steps": state["step"],

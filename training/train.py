@@ -76,7 +76,6 @@ class Recipe:
 
 RECIPE = Recipe()
 RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
-PREVIEW_SIZE = (320, 184)                # the runtime's inference size: previews show what users get
 
 
 @dataclass
@@ -400,13 +399,17 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     if vgg is None:
         with console.status("Loading the VGG16 loss network..."):
             vgg = load_vgg(job.vgg_weights)
-    with console.status(f"Reading {len(images) + len(videos)} training files..."):
-        dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed)
+    with console.status("Reading training files...") as status:
+        def reading(done: int, total: int) -> None:
+            if done % 50 == 0 or done == total:
+                status.update(f"Reading training files: {done} of {total}...")
+        dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed, progress=reading)
     temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
     pairs = None
     if recipe.stability and recipe.temporal_steps and temporal_videos:
-        with console.status(f"Computing optical flow for {len(temporal_videos)} videos (cached)..."):
-            pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs)
+        with console.status(f"Computing optical flow for {len(temporal_videos)} videos (cached)...") as status:
+            pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs, progress=lambda done, total:
+                                    status.update(f"Computing optical flow (cached): video {done} of {total} done..."))
     skipped = len(dataset.skipped) + (len(pairs.skipped) if pairs else 0)
     summary = f"{len(dataset)} training images from {len(images)} image files and {len(videos)} videos"
     if dataset.sampled_from:
@@ -425,7 +428,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         trim_log(run / "log.jsonl", step)
         console.print(f"Resuming '{job.name}' at step {step} of {total_steps}" + (" (nothing left to train)" if step >= total_steps else ""))
     else:
-        fixed_list = dataset.fixed_images(3, *PREVIEW_SIZE)
+        fixed_list = dataset.fixed_images(3, *data.INFERENCE_SIZE)  # previews show what users get
         fixed = torch.from_numpy(np.stack(fixed_list)).permute(0, 3, 1, 2).float() / 255
         meta = {"title": job.title or Path(job.style_image).stem.replace("_", " ").replace("-", " ").title(),
                 "artist": job.artist, "year": job.year, "style_image": Path(job.style_image).name,
