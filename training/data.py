@@ -20,7 +20,9 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
+from camstyle.config import OutputConfig, StyleConfig
 from camstyle.errors import CamStyleError
+from camstyle.stylizer import inference_shape
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -28,7 +30,10 @@ MIN_DEFAULT_PHOTOS = 100
 MAX_IMAGES = 20_000      # longer lists are sampled: a run sees far fewer crops than that anyway
 FRAMES_PER_VIDEO = 60    # evenly spaced stills taken from each video for the image stage
 CACHE_BUDGET = 2 << 30   # bytes of decoded images kept in memory
-INFERENCE_SIZE = (320, 184)  # the runtime's default 320x180 rounded to the networks' multiple of 8
+# The size the network runs at with the runtime's default settings (320x180 at 16:9 -> 320x184):
+# previews, export metadata and eval use it so they show what users get.
+INFERENCE_SIZE = inference_shape((StyleConfig.inference_width, StyleConfig.inference_height),
+                                 (OutputConfig.width, OutputConfig.height))
 DATA_HINT = "Pass --data with any folder of a few hundred photos (COCO is what the paper used), or video files."
 
 

@@ -20,14 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from camstyle.errors import CamStyleError
+from camstyle.frames import fit_frame
 from camstyle.styles import StyleInfo
 from camstyle.stylizer import round8
 from training import flow
-from training.data import INFERENCE_SIZE, evenly
+from training.data import INFERENCE_SIZE, evenly, read_video_frames
 
 NOISE_SIGMA = 2 / 255
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
@@ -36,9 +36,6 @@ PAINTING_SIZE = 512   # the painting's longer side for its contrast and colourfu
 
 def read_clip(path: str | Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
     """The first `frames` consecutive frames, centre-cropped and resized to `size` (RGB uint8)."""
-    from camstyle.frames import fit_frame
-    from training.data import read_video_frames
-
     path = Path(path)
     if not path.is_file():
         raise CamStyleError(f"Video {path} does not exist.", "Pass video files (mp4, avi, mov, mkv, webm).")

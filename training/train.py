@@ -350,6 +350,11 @@ def trim_log(path: Path, last_step: int) -> None:
     atomic.write_text(path, "".join(line + "\n" for line in kept))
 
 
+def counter(status, what: str):
+    """A progress callback that shows `what: done of total` on a rich status line."""
+    return lambda done, total: status.update(f"{what}: {done} of {total}...")
+
+
 def describe(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in values.items()
                      if isinstance(v, float) and not k.endswith("_weight") and k != "time_s")
@@ -400,16 +405,14 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         with console.status("Loading the VGG16 loss network..."):
             vgg = load_vgg(job.vgg_weights)
     with console.status("Reading training files...") as status:
-        def reading(done: int, total: int) -> None:
-            if done % 50 == 0 or done == total:
-                status.update(f"Reading training files: {done} of {total}...")
-        dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed, progress=reading)
+        dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed,
+                                    progress=counter(status, "Reading training files"))
     temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
     pairs = None
     if recipe.stability and recipe.temporal_steps and temporal_videos:
-        with console.status(f"Computing optical flow for {len(temporal_videos)} videos (cached)...") as status:
-            pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs, progress=lambda done, total:
-                                    status.update(f"Computing optical flow (cached): video {done} of {total} done..."))
+        with console.status("Computing optical flow (cached)...") as status:
+            pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs,
+                                    progress=counter(status, "Computing optical flow (cached): videos done"))
     skipped = len(dataset.skipped) + (len(pairs.skipped) if pairs else 0)
     summary = f"{len(dataset)} training images from {len(images)} image files and {len(videos)} videos"
     if dataset.sampled_from:
