@@ -115,13 +115,13 @@ def probe_model() -> bytes:
 
 
 def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: int = 5, stem_stride: int = 2,
-                        skips: bool = False, seed: int = 0) -> bytes:
+                        skips: bool = False, output: str = "linear", seed: int = 0) -> bytes:
     """A style network with random weights: the cost of a real style, not its look.
 
     Same layers as training's TransformNet: reflection-padded convs with instance norm and
     Relu, a stride-2 conv per level, residual blocks at the coarsest level, nearest x2
     upsampling + conv back up (plus the encoder's features of that level with `skips`), and a
-    plain conv to RGB.
+    plain conv to RGB, clipped to 0..1 with output="clip".
     """
     rng = np.random.default_rng(seed)
     g = GraphBuilder("transform_net")
@@ -158,12 +158,14 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
     if stem_stride == 2:
         y = upsample(y)
     y = conv(y, widths[0], 3, edge_kernel, norm=False, relu=False)
+    if output == "clip":
+        y = g.node("Clip", [y, g.weight(np.array(0, np.float32), "lo"), g.weight(np.array(1, np.float32), "hi")])
     g.node("Identity", [y], output="output")
     return g.to_bytes("input", "output", [1, 3, "height", "width"], [1, 3, "height", "width"])
 
 
 def fast_model(seed: int = 0) -> bytes:
     """The real-time preset's network, as `camstyle bench` measures it before any style exists."""
-    from training.architectures import ARCHITECTURES  # torch-free presets shared with training
+    from training.architectures import ARCHITECTURES, DEFAULT_OUTPUT  # torch-free, shared with training
 
-    return transform_net_model(**ARCHITECTURES["fast"], seed=seed)
+    return transform_net_model(**ARCHITECTURES["fast"], output=DEFAULT_OUTPUT, seed=seed)

@@ -208,3 +208,4 @@ def test_bench_stand_in_has_the_cost_of_the_trained_fast_network():
     strides = [tuple(m.stride) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     ours_strides = [tuple(a.ints) for n in ours.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "strides"]
     assert ours_strides == strides
+    assert ("Clip" in {n.op_type for n in ours.graph.node}) == (net.config["output"] == "clip")

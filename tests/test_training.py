@@ -264,6 +264,52 @@ def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, t
         train.train(train.Job(name="fixed", style_image=painting, data=[photos], install=False), {}, vgg=tiny_vgg)
 
 
+def test_the_loss_sees_the_clipped_picture_and_clipped_pixels_can_only_come_back():
+    """A linear output is clipped by the runtime after the losses scored it: detail above white
+    that nobody sees. "clip" shows the losses the clipped picture; a pixel past white still gets
+    the gradient that darkens it (so it never goes dead) but none that pushes it further out."""
+    from training.networks import build_network
+
+    torch.manual_seed(0)
+    net, linear = build_network("fast", "clip"), build_network("fast", "linear")
+    with torch.no_grad():
+        net.out[1].bias.fill_(1.0)  # about half the pixels past white for a linear output
+    linear.load_state_dict(net.state_dict())  # the clip adds no weights: old checkpoints load
+    x = torch.rand(1, 3, 32, 32)
+    raw = linear(x).detach()
+    not_white, not_black = ((raw <= 1).sum(dim=(0, 2, 3)).float(), (raw >= 0).sum(dim=(0, 2, 3)).float())
+    assert 0 < not_white.min() and not_white.max() < 32 * 32  # some pixels past white
+    y = net(x)
+    assert torch.equal(y, raw.clamp(0, 1))
+    y.sum().backward()  # darker everywhere: every pixel hears it but those already past black
+    assert torch.allclose(net.out[1].bias.grad, not_black)
+    net.zero_grad()
+    (-net(x).sum()).backward()  # brighter everywhere: only the pixels not yet past white
+    assert torch.allclose(net.out[1].bias.grad, -not_white)
+    assert torch.equal(net.eval()(x), raw.clamp(0, 1))
+    with pytest.raises(ValueError, match="output"):
+        build_network("fast", "tanh")
+
+
+def test_the_output_choice_is_kept_by_resume_and_export_and_old_runs_stay_linear(photos, painting, tiny_vgg):
+    from rich.console import Console
+
+    from training import export
+
+    state = run_job("clipped", painting, [photos], tiny_vgg, steps=1, output="clip")
+    assert export.network_from_checkpoint(state).config["output"] == "clip"
+    job = train.Job(name="clipped", style_image=painting, data=[photos], threads=1, install=False, resume=True)
+    with pytest.raises(CamStyleError, match="output='clip'"):
+        train.train(job, {"steps": 2, "output": "linear"}, vgg=tiny_vgg)
+    assert train.train(job, {"steps": 2}, vgg=tiny_vgg, console=Console(file=io.StringIO()))["recipe"]["output"] == "clip"
+    old = checkpoint.load(checkpoint.checkpoint_path("clipped"))
+    del old["recipe"]["output"]  # a checkpoint written before the field existed: trained linear
+    checkpoint.save(checkpoint.checkpoint_path("clipped"), old)
+    assert export.network_from_checkpoint(old).config["output"] == "linear"
+    resumed = train.train(job, {"steps": 3}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    assert resumed["recipe"]["output"] == "linear" and resumed["step"] == 3
+
+
 def test_ctrl_c_saves_a_checkpoint_to_resume_from(photos, painting, tiny_vgg, monkeypatch):
     calls = {"n": 0}
     original = data.ImageDataset.batch

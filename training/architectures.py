@@ -12,3 +12,14 @@ ARCHITECTURES = {
     "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
 }
 DEFAULT_ARCHITECTURE = "fast"
+
+# What the losses see of the last convolution's output (Recipe.output, `camstyle train --output`):
+#   linear  the bare convolution; the runtime clips it to 0..1 afterwards. The default.
+#   clip    clipped to 0..1, exactly as the camera shows it. While training, a clipped pixel gets
+#           the gradients that pull it back into range and none that push it further out
+#           (networks.ClipInward): a sigmoid there collapsed whole runs to one colour, and a
+#           pass-through gradient let the losses drift whole areas far past white.
+#           Measured on udnie (styles/README.md): fewer blown-out highlights, a lower style loss
+#           and steadier video, but less facial detail; so it is an option, not the default.
+OUTPUTS = ("linear", "clip")
+DEFAULT_OUTPUT = "linear"

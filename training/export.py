@@ -21,7 +21,8 @@ import torch
 from camstyle import paths, styles
 from camstyle.errors import ModelError
 from training.data import INFERENCE_SIZE
-from training.networks import ARCHITECTURES, TransformNet, build_network
+from training.networks import TransformNet, build_network
+from training.train import LEGACY
 
 OPSET = 17
 TOLERANCE = 1e-3
@@ -100,13 +101,14 @@ def sample_jpeg(model: bytes, image: np.ndarray) -> bytes:
 
 
 def network_from_checkpoint(state: dict) -> TransformNet:
-    net = build_network(state["recipe"]["architecture"])
+    recipe = {**LEGACY, **state["recipe"]}
+    net = build_network(recipe["architecture"], recipe["output"])
     net.load_state_dict(state["model"])
     return net.eval()
 
 
 def metadata(state: dict, net: TransformNet, diff: float, overrides: dict | None = None) -> dict:
-    recipe, meta = state["recipe"], state.get("meta", {})
+    recipe, meta = {**LEGACY, **state["recipe"]}, state.get("meta", {})
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
     return {
         "title": overrides.get("title", meta.get("title", "")),
@@ -115,7 +117,7 @@ def metadata(state: dict, net: TransformNet, diff: float, overrides: dict | None
         "style_image": meta.get("style_image"),
         "style_image_sha256": state["style"]["sha256"],
         "architecture": recipe["architecture"],
-        "architecture_config": dict(ARCHITECTURES[recipe["architecture"]], size_multiple=net.size_multiple),
+        "architecture_config": dict(net.config, size_multiple=net.size_multiple),
         "stabilized": bool(recipe.get("stability", True)),
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()},
         "training_size": state.get("training_size", recipe.get("size")),

@@ -1,4 +1,4 @@
-"""Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1.
+"""Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1 (exactly 0..1 with output="clip").
 
 Both presets share one design: reflection-padded convolutions, instance norm, residual blocks at
 the coarsest level, and nearest-neighbour upsampling followed by a convolution (no transposed
@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE  # noqa: F401 (re-exported)
+from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
 
 
 class ConvLayer(nn.Sequential):
@@ -41,6 +41,23 @@ class UpsampleConv(nn.Sequential):
         super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), ConvLayer(c_in, c_out, kernel))
 
 
+class ClipInward(torch.autograd.Function):
+    """Clip to 0..1, as the runtime shows it. A clipped pixel still gets the gradients that pull it
+    back into range, but none that push it further out: with a plain clip it would go dead, and
+    with a pass-through gradient the losses drift whole areas far past white for free."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        outward = ((x > 1) & (grad < 0)) | ((x < 0) & (grad > 0))  # descent moves x by -grad
+        return grad.masked_fill(outward, 0)
+
+
 class TransformNet(nn.Module):
     """Encoder (one conv per level, stride 2 between levels), residual blocks, mirrored decoder.
 
@@ -50,11 +67,13 @@ class TransformNet(nn.Module):
     """
 
     def __init__(self, widths=(32, 64, 128), res_blocks: int = 5, edge_kernel: int = 9, stem_stride: int = 1,
-                 skips: bool = False):
+                 skips: bool = False, output: str = DEFAULT_OUTPUT):
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; choose from {', '.join(OUTPUTS)}")
         widths = tuple(widths)
         self.config = {"widths": list(widths), "res_blocks": res_blocks, "edge_kernel": edge_kernel,
-                       "stem_stride": stem_stride, "skips": skips}
+                       "stem_stride": stem_stride, "skips": skips, "output": output}
         self.skips = skips
         self.encoder = nn.ModuleList([ConvLayer(3, widths[0], edge_kernel, stride=stem_stride)] +
                                      [ConvLayer(a, b, 3, stride=2) for a, b in zip(widths, widths[1:])])
@@ -80,10 +99,13 @@ class TransformNet(nn.Module):
             x = layer(x)
             if self.skips:
                 x = x + skip
-        return self.out(self.final_upsample(x))
+        x = self.out(self.final_upsample(x))
+        if self.config["output"] == "linear":
+            return x
+        return ClipInward.apply(x) if self.training else x.clamp(0, 1)
 
 
-def build_network(architecture: str = "fast") -> TransformNet:
+def build_network(architecture: str = "fast", output: str = DEFAULT_OUTPUT) -> TransformNet:
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
-    return TransformNet(**ARCHITECTURES[architecture])
+    return TransformNet(**ARCHITECTURES[architecture], output=output)

@@ -41,7 +41,7 @@ import torch
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
 from training import checkpoint, data, losses as L
-from training.networks import ARCHITECTURES, build_network
+from training.networks import ARCHITECTURES, DEFAULT_OUTPUT, OUTPUTS, build_network
 from training.vgg import LAYERS, VGGFeatures, load_vgg
 
 
@@ -49,6 +49,7 @@ from training.vgg import LAYERS, VGGFeatures, load_vgg
 class Recipe:
     """Everything that decides what a run learns. --resume refuses to change it (but steps)."""
     architecture: str = "fast"
+    output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (training/architectures.py)
     steps: int = 4000                 # stage 1 (images)
     temporal_steps: int = 200         # stage 2 (video pairs); skipped when there are no videos
     size: int = 128                   # training crop, px (multiple of 8): webcam scale at 320x180
@@ -76,6 +77,7 @@ class Recipe:
 
 RECIPE = Recipe()
 RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
+LEGACY = {"output": "linear"}  # what checkpoints from before a recipe field existed were trained with
 
 
 @dataclass
@@ -143,7 +145,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     known = {f.name for f in dataclasses.fields(Recipe)}
     base = RECIPE
     if previous:
-        base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
+        base = dataclasses.replace(RECIPE, **{**LEGACY, **{k: v for k, v in previous["recipe"].items() if k in known}})
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
     overrides = {k: (tuple(v) if k == "style_layers" else v) for k, v in overrides.items() if v is not None}
     if previous:
@@ -156,6 +158,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     problems = []
     if recipe.architecture not in ARCHITECTURES:
         problems.append(f"--architecture must be one of {', '.join(ARCHITECTURES)}")
+    if recipe.output not in OUTPUTS:
+        problems.append(f"the output must be one of {', '.join(OUTPUTS)}")
     if recipe.size < 16 or recipe.size % 8:
         problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
@@ -226,7 +230,7 @@ class Trainer:
     def __init__(self, recipe: Recipe, vgg: VGGFeatures, style_rgb: np.ndarray, device: torch.device):
         self.recipe, self.device = recipe, device
         torch.manual_seed(recipe.seed)
-        self.net = build_network(recipe.architecture).to(device)
+        self.net = build_network(recipe.architecture, recipe.output).to(device)
         self.vgg = vgg.to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=recipe.lr)
         self.amp = None

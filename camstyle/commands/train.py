@@ -23,7 +23,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight")
+                  "contrast_weight", "tv_weight", "output")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
+    group.add_argument("--output", choices=("linear", "clip"),
+                       help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
+                            "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
+                            "style, but less facial detail (see styles/README.md)")
     group.add_argument("--no-stability", action="store_true", help="train the per-frame baseline: no noise and no temporal loss")
     group.add_argument("--style-size", type=int, help="the painting's longer side in px for the style targets")
     group.add_argument("--lr", type=float, help="Adam learning rate")
