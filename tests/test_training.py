@@ -305,6 +305,7 @@ def test_the_output_choice_is_kept_by_resume_and_export_and_old_runs_stay_linear
     old = checkpoint.load(checkpoint.checkpoint_path("clipped"))
     del old["recipe"]["output"]  # a checkpoint written before the field existed: trained linear
     checkpoint.save(checkpoint.checkpoint_path("clipped"), old)
+    old = checkpoint.load(checkpoint.checkpoint_path("clipped"))
     assert export.network_from_checkpoint(old).config["output"] == "linear"
     resumed = train.train(job, {"steps": 3}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
     assert resumed["recipe"]["output"] == "linear" and resumed["step"] == 3

@@ -18,6 +18,8 @@ from camstyle.errors import CamStyleError
 
 FORMAT = 1
 FILE = "checkpoint.pt"
+# Recipe fields added after FORMAT 1, with what the runs saved before them were trained with.
+LEGACY_RECIPE = {"output": "linear"}
 
 
 def run_dir(name: str) -> Path:
@@ -50,4 +52,5 @@ def load(path: str | Path) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state or "recipe" not in state:
         raise CamStyleError(f"{path} is not a CamStyle training checkpoint.",
                             "Pass a checkpoint.pt written by `camstyle train`.")
+    state["recipe"] = {**LEGACY_RECIPE, **state["recipe"]}
     return state

@@ -22,7 +22,6 @@ from camstyle import paths, styles
 from camstyle.errors import ModelError
 from training.data import INFERENCE_SIZE
 from training.networks import TransformNet, build_network
-from training.train import LEGACY
 
 OPSET = 17
 TOLERANCE = 1e-3
@@ -101,14 +100,13 @@ def sample_jpeg(model: bytes, image: np.ndarray) -> bytes:
 
 
 def network_from_checkpoint(state: dict) -> TransformNet:
-    recipe = {**LEGACY, **state["recipe"]}
-    net = build_network(recipe["architecture"], recipe["output"])
+    net = build_network(state["recipe"]["architecture"], state["recipe"]["output"])
     net.load_state_dict(state["model"])
     return net.eval()
 
 
 def metadata(state: dict, net: TransformNet, diff: float, overrides: dict | None = None) -> dict:
-    recipe, meta = {**LEGACY, **state["recipe"]}, state.get("meta", {})
+    recipe, meta = state["recipe"], state.get("meta", {})
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, "")}
     return {
         "title": overrides.get("title", meta.get("title", "")),

@@ -1,4 +1,5 @@
-"""Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1 (exactly 0..1 with output="clip").
+"""Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1
+(exactly 0..1 with output="clip").
 
 Both presets share one design: reflection-padded convolutions, instance norm, residual blocks at
 the coarsest level, and nearest-neighbour upsampling followed by a convolution (no transposed

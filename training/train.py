@@ -77,7 +77,6 @@ class Recipe:
 
 RECIPE = Recipe()
 RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
-LEGACY = {"output": "linear"}  # what checkpoints from before a recipe field existed were trained with
 
 
 @dataclass
@@ -145,7 +144,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     known = {f.name for f in dataclasses.fields(Recipe)}
     base = RECIPE
     if previous:
-        base = dataclasses.replace(RECIPE, **{**LEGACY, **{k: v for k, v in previous["recipe"].items() if k in known}})
+        base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
     overrides = {k: (tuple(v) if k == "style_layers" else v) for k, v in overrides.items() if v is not None}
     if previous:

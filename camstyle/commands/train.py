@@ -18,6 +18,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from training.architectures import ARCHITECTURES, OUTPUTS  # torch-free presets
+
 HELP = "train a style from a painting and install it"
 
 # option -> Recipe field, for the options that change what is learned
@@ -38,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temporal-steps", type=int, help="video-stage steps (only with videos)")
     group.add_argument("--size", type=int, help="training crop in px, a multiple of 8")
     group.add_argument("--batch", type=int, help="images per step")
-    group.add_argument("--architecture", choices=("fast", "reference"), help="transform network")
+    group.add_argument("--architecture", choices=tuple(ARCHITECTURES), help="transform network")
     group.add_argument("--style-weight", type=float)
     group.add_argument("--content-weight", type=float)
     group.add_argument("--content-layer", choices=("relu2_2", "relu3_3"))
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
-    group.add_argument("--output", choices=("linear", "clip"),
+    group.add_argument("--output", choices=OUTPUTS,
                        help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
                             "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
                             "style, but less facial detail (see styles/README.md)")
