@@ -152,3 +152,19 @@ def test_read_clip_rejects_unreadable_files(tmp_path):
     (tmp_path / "x.mp4").write_bytes(b"nothing")
     with pytest.raises(CamStyleError, match="not a readable video"):
         evaluate.read_clip(tmp_path / "x.mp4", 5, SIZE)
+
+
+def test_blown_highlights_count_the_bright_subject_rendered_pure_white(clips):
+    from onnx_models import constant_colour_model
+
+    white = install("white", constant_colour_model((1.0, 1.0, 1.0)))  # every face a white patch
+    swap = install("swap", colour_matrix_model())                    # keeps every pixel's values
+    results = evaluate.evaluate(white, [clips["static"]], frames=3, baseline=swap, vgg_losses=False)["clips"][0]["results"]
+    assert results["white"]["blown_highlights"] == 1.0 and results["swap"]["blown_highlights"] == 0.0
+    face = np.full((4, 4, 3), 0.8, np.float32)
+    face[:2] = 0.1                                                   # the dark half is no subject
+    half_blown = face.copy()
+    half_blown[2:, :2] = 1.0
+    assert evaluate.blown_highlights([half_blown], [face]) == 0.5
+    assert evaluate.blown_highlights([np.ones_like(face)], [np.ones_like(face)]) is None  # already white: not the style's doing
+    assert evaluate.blown_highlights([face], [face * 0.5]) is None                        # nothing bright to lose

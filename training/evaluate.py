@@ -6,6 +6,9 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
                   and the Ruder et al. occlusion mask M computed on the SOURCE frames. Also
                   reported for the source clip itself (the floor) and for a --baseline style.
   noise sensitivity  mean |f(x + n) - f(x)| with n ~ N(0, 2/255) per pixel: camera noise.
+  blown highlights  the share of the source's bright subject (Rec. 601 luminance >= 120/255 and
+                  not clipped itself: on webcam footage the lit face and hair) that comes out pure
+                  white: a face lost to a white patch, which no other measure here sees.
   contrast / colourfulness  with --style-image: the output's luminance spread and its
                   colourfulness (Hasler & Suesstrunk 2003) as ratios to the painting's; 1 is
                   the painting's, far below 1 is the grey wash that a loss curve does not show.
@@ -30,6 +33,7 @@ from training import flow
 from training.data import INFERENCE_SIZE, evenly, read_video_frames
 
 NOISE_SIGMA = 2 / 255
+BRIGHT = 120 / 255    # the bright subject for blown_highlights: the lit face and hair of a webcam picture
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
 PAINTING_SIZE = 512   # the painting's longer side for its contrast and colourfulness
 
@@ -92,9 +96,23 @@ def noise_sensitivity(model: OnnxStyle, frames: list[np.ndarray], seed: int = 0)
     return float(np.mean(changes))
 
 
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
+
+
+def blown_highlights(outputs: list[np.ndarray], sources: list[np.ndarray]) -> float | None:
+    """Share of the sources' bright, unclipped pixels that the style renders pure white (None: none bright)."""
+    blown = bright = 0
+    for out, src in zip(outputs, sources):
+        subject = (luminance(src) >= BRIGHT) & (src.max(-1) < 250 / 255)
+        blown += int((subject & (out.min(-1) >= 254.5 / 255)).sum())
+        bright += int(subject.sum())
+    return blown / bright if bright else None
+
+
 def contrast(rgb: np.ndarray) -> float:
     """Standard deviation of the Rec. 601 luminance of float RGB in 0..1."""
-    return float((rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)).std())
+    return float(luminance(rgb).std())
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -187,7 +205,8 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         for name, model in models.items():
             outputs = [model(f) for f in src]
             sample_outputs = [outputs[i] for i in picked]
-            metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample)}
+            metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample),
+                       "blown_highlights": blown_highlights(sample_outputs, sample)}
             if painting is not None:
                 metrics.update(palette_ratios(sample_outputs, painting))
             if scorer.ready():
@@ -196,7 +215,9 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         clips.append({"clip": str(video), "frames": len(source), "results": results})
     notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
              "RGB in [0, 1]; lower is steadier, the source row is the floor",
-             "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]"]
+             "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]",
+             "blown highlights: share of the source's bright subject (luminance >= 120/255, not clipped) "
+             "rendered pure white; '-' where the clip has none"]
     if painting is not None:
         notes.append("contrast and colourfulness: the output's luminance standard deviation and Hasler-Suesstrunk "
                      "colourfulness as ratios to the painting's; near 1 keeps the painting's look, far below 1 is a wash")

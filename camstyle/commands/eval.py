@@ -4,7 +4,8 @@
   camstyle eval --style starry_night --baseline starry_night_baseline --style-image starry.jpg clip.mp4 --json
 
 Per clip: the temporal warping error (Lai et al. 2018, optical flow on the source frames;
-the source clip's own error is the floor), the sensitivity to camera-like input noise and,
+the source clip's own error is the floor), the sensitivity to camera-like input noise, the
+share of the bright subject (a lit face) blown out to pure white and,
 with PyTorch installed, the training's VGG style and content losses (the style loss needs
 --style-image). Lower is better for all of these. With --style-image, the output's contrast
 and colourfulness are also given as ratios to the painting's: near 1 is the painting's look,
@@ -70,13 +71,14 @@ def print_report(report: dict) -> None:
         return "-" if value is None else f"{value:.4g}"
 
     table = Table(title=f"Style '{report['style']}' at {report['size'][0]}x{report['size'][1]}")
-    for column in ("clip", "frames", "output", "warping error", "noise sensitivity", "contrast ÷ painting",
+    for column in ("clip", "frames", "output", "warping error", "noise sensitivity", "blown highlights", "contrast ÷ painting",
                    "colourfulness ÷ painting", "style loss", "content loss"):
         table.add_column(column, justify="left" if column in ("clip", "output") else "right")
     for clip in report["clips"]:
         for i, (name, metrics) in enumerate(clip["results"].items()):
             table.add_row(Path(clip["clip"]).name if i == 0 else "", str(clip["frames"]) if i == 0 else "",
                           name, number(metrics.get("warping_error")), number(metrics.get("noise_sensitivity")),
+                          number(metrics.get("blown_highlights")),
                           number(metrics.get("contrast")), number(metrics.get("colourfulness")),
                           number(metrics.get("style_loss")), number(metrics.get("content_loss")),
                           end_section=i == len(clip["results"]) - 1)
