@@ -26,7 +26,8 @@ from training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
 torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x faster then
 # A complete recipe for tiny runs, independent of the tuned defaults in train.RECIPE.
 TINY = {"size": 32, "batch": 2, "style_size": 64, "temporal_steps": 0, "lr": 2e-3, "style_weight": 1.0,
-        "content_weight": 1.0, "colour_weight": 1.0, "contrast_weight": 0.0, "tv_weight": 0.0, "noise_share": 0.1,
+        "content_weight": 1.0, "colour_weight": 1.0, "contrast_weight": 0.0, "tv_weight": 0.0, "range_weight": 0.0,
+        "noise_share": 0.1,
         "temporal_share": 0.2, "temporal_photo_share": 0.0}
 
 
@@ -191,7 +192,38 @@ def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     assert L.contrast_loss(torch.rand(2, 3, 32, 32, generator=g), target).item() < 0.05
 
 
-@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "colour_weight", "contrast_weight", "tv_weight",
+def test_out_of_range_scores_only_what_the_camera_clips():
+    inside = torch.rand(2, 3, 8, 8)
+    assert L.out_of_range(inside).item() == 0
+    over = inside.clone()
+    over[:, :, :4] = 1.5  # half the picture half a unit past white
+    assert L.out_of_range(over).item() == pytest.approx(0.5 * 0.25)
+    assert L.out_of_range(-over).item() > L.out_of_range(over).item()  # below black counts too
+
+
+def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting, tiny_vgg, monkeypatch):
+    from training import export
+
+    real_build = train.build_network
+
+    def blown(*args, **kwargs):  # a network that starts with every pixel past white
+        net = real_build(*args, **kwargs)
+        with torch.no_grad():
+            net.out[1].bias.fill_(1.6)
+        return net
+
+    monkeypatch.setattr(train, "build_network", blown)
+    x = torch.from_numpy(data.to_chw([data.synthetic_photo(32, 32, seed=s) for s in range(4)]))
+    past_range = {}
+    for weight in (0.0, 100.0):
+        state = run_job(f"range{weight:.0f}", painting, [photos], tiny_vgg, steps=20, range_weight=weight)
+        with torch.no_grad():
+            past_range[weight] = L.out_of_range(export.network_from_checkpoint(state).eval()(x)).item()
+    assert "range" in read_log("range100")[-1] and "range" not in read_log("range0")[-1]
+    assert past_range[100.0] < 0.3 * past_range[0.0]
+
+
+@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "colour_weight", "contrast_weight", "tv_weight", "range_weight",
                                     "noise_weight", "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):

@@ -59,6 +59,13 @@ def contrast_loss(rgb: torch.Tensor, target_covariance: torch.Tensor) -> torch.T
     return relative_mse(colour_covariance(rgb), target_covariance.expand(rgb.shape[0], -1, -1))
 
 
+def out_of_range(rgb: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of the raw output from 0..1. The camera clips it there, so without
+    this the other losses score detail above white that no one sees: a brightly lit face on a
+    dark background comes out as a white patch."""
+    return ((rgb - 1).clamp(min=0).pow(2) + (-rgb).clamp(min=0).pow(2)).mean()
+
+
 def total_variation(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean() + (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean()
 

@@ -66,6 +66,7 @@ class Recipe:
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
+    range_weight: float = 100.0       # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
@@ -170,7 +171,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     if not 0 <= recipe.temporal_photo_share < 1:
         problems.append("--temporal-photo-share must be at least 0 and below 1")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
-               recipe.tv_weight, recipe.noise_weight, recipe.temporal_weight)
+               recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
     if problems:
@@ -287,6 +288,9 @@ class Trainer:
         if r.contrast_weight:
             terms["contrast"] = L.contrast_loss(y, self.contrast_target)
             total = total + r.contrast_weight * terms["contrast"]
+        if r.range_weight:
+            terms["range"] = L.out_of_range(y)
+            total = total + r.range_weight * terms["range"]
         rest, weights, extra = total.item(), {}, []
         if r.stability:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))

@@ -25,7 +25,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "temporal_photo_share")
+                  "contrast_weight", "tv_weight", "output", "temporal_photo_share", "range_weight")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--colour-weight", type=float, help="weight of the match to the painting's colour statistics")
     group.add_argument("--contrast-weight", type=float, help="weight of the match to the painting's contrast (colour covariance)")
     group.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
+    group.add_argument("--range-weight", type=float,
+                       help="weight of the raw output's distance from 0..1, where the camera clips it "
+                            "(keeps lit faces from blowing out to white)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
     group.add_argument("--output", choices=OUTPUTS,
