@@ -28,7 +28,7 @@ torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x f
 TINY = {"size": 32, "batch": 2, "style_size": 64, "temporal_steps": 0, "lr": 2e-3, "style_weight": 1.0,
         "content_weight": 1.0, "colour_weight": 1.0, "contrast_weight": 0.0, "tv_weight": 0.0, "range_weight": 0.0,
         "noise_share": 0.1,
-        "temporal_share": 0.2, "temporal_photo_share": 0.0}
+        "temporal_share": 0.2}
 
 
 @pytest.fixture(scope="module")
@@ -372,23 +372,6 @@ def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     assert state["data"]["temporal_pairs"] == 3
     plain = run_job("baseline", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, stability=False)
     assert plain["step"] == 2  # the per-frame baseline has no temporal stage
-
-
-def test_the_temporal_stage_mixes_in_photo_steps(photos, painting, tiny_vgg, tmp_path):
-    """Half the video stage's steps are on photos by default, spread evenly, so the stage does
-    not drift towards its clips' close-ups; runs from before the option trained on pairs only."""
-    assert [train.photo_step(i, 0.5) for i in range(6)] == [False, True] * 3
-    assert sum(train.photo_step(i, 0.25) for i in range(400)) == 100
-    assert not any(train.photo_step(i, 0.0) for i in range(10))
-    video = write_video(tmp_path / "clip.avi", panning_frames(8))
-    run_job("mixed", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=4, temporal_pairs=3,
-            temporal_photo_share=0.5)
-    log = read_log("mixed")
-    assert [e["stage"] for e in log] == ["image"] * 2 + ["temporal"] * 4
-    assert ["temporal" in e for e in log] == [False, False, True, False, True, False]
-    assert checkpoint.LEGACY_RECIPE["temporal_photo_share"] == 0.0
-    with pytest.raises(CamStyleError, match="temporal-photo-share"):
-        train.resolve_recipe({"temporal_photo_share": 1.0}, None, "x")
 
 
 def test_forced_device_that_is_missing_is_a_clear_error():

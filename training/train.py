@@ -51,9 +51,7 @@ class Recipe:
     architecture: str = "fast"
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (training/architectures.py)
     steps: int = 4000                 # stage 1 (images)
-    temporal_steps: int = 400         # stage 2 (video pairs); skipped when there are no videos
-    temporal_photo_share: float = 0.5  # of stage 2's steps, the share on photos instead of frame pairs: a stage
-                                       # on two clips' face close-ups alone drifts, blowing out faces elsewhere
+    temporal_steps: int = 200         # stage 2 (video pairs); skipped when there are no videos
     size: int = 128                   # training crop, px (multiple of 8): webcam scale at 320x180
     batch: int = 1                    # more updates per CPU-second than 4: converges sooner
     style_size: int = 384             # the painting's longer side for the style targets, px
@@ -168,8 +166,6 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
     if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps) < 0:
         problems.append("--batch and --style-size must be positive, --steps and --temporal-steps not negative")
-    if not 0 <= recipe.temporal_photo_share < 1:
-        problems.append("--temporal-photo-share must be at least 0 and below 1")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
                recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
@@ -177,11 +173,6 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     if problems:
         raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
     return recipe
-
-
-def photo_step(index: int, share: float) -> bool:
-    """Whether step `index` of the temporal stage is a photo step: `share` of them, evenly spread."""
-    return math.floor((index + 1) * share) > math.floor(index * share)
 
 
 def pick_device(requested: str) -> torch.device:
@@ -491,8 +482,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         task = progress.add_task(job.name, total=total_steps, completed=step, losses="")
         while step < total_steps:
             stage = "image" if step < recipe.steps else "temporal"
-            on_photos = stage == "image" or photo_step(step - recipe.steps, recipe.temporal_photo_share)
-            batch = (dataset.batch(recipe.batch, trainer.rng),) if on_photos else pairs.batch(recipe.batch, trainer.rng)
+            batch = (dataset.batch(recipe.batch, trainer.rng),) if stage == "image" else pairs.batch(recipe.batch, trainer.rng)
             values = trainer.step(batch)
             step += 1
             for k, v in values.items():

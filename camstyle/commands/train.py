@@ -25,7 +25,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "temporal_photo_share", "range_weight")
+                  "contrast_weight", "tv_weight", "output", "range_weight")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("recipe (defaults: training/train.py RECIPE; on --resume: the run's own)")
     group.add_argument("--steps", type=int, help="image-stage steps")
     group.add_argument("--temporal-steps", type=int, help="video-stage steps (only with videos)")
-    group.add_argument("--temporal-photo-share", type=float, metavar="SHARE",
-                       help="share of the video stage's steps taken on photos, so it keeps the image stage's "
-                            "look (default 0.5: every other step)")
     group.add_argument("--size", type=int, help="training crop in px, a multiple of 8")
     group.add_argument("--batch", type=int, help="images per step")
     group.add_argument("--architecture", choices=tuple(ARCHITECTURES), help="transform network")
