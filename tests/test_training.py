@@ -27,8 +27,7 @@ torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x f
 # A complete recipe for tiny runs, independent of the tuned defaults in train.RECIPE.
 TINY = {"size": 32, "batch": 2, "style_size": 64, "temporal_steps": 0, "lr": 2e-3, "style_weight": 1.0,
         "content_weight": 1.0, "colour_weight": 1.0, "contrast_weight": 0.0, "tv_weight": 0.0, "range_weight": 0.0,
-        "noise_share": 0.1,
-        "temporal_share": 0.2}
+        "noise_share": 0.1, "temporal_share": 0.2}
 
 
 @pytest.fixture(scope="module")
