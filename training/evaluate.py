@@ -34,6 +34,8 @@ from training.data import INFERENCE_SIZE, evenly, read_video_frames
 
 NOISE_SIGMA = 2 / 255
 BRIGHT = 120 / 255    # the bright subject for blown_highlights: the lit face and hair of a webcam picture
+CLIPPED = 250 / 255   # a source pixel this bright in any channel is already blown: not the style's doing
+WHITE = 254.5 / 255   # an output pixel at least this bright in every channel is pure white (255 on the camera)
 VGG_FRAMES = 8        # frames (evenly spread) for the VGG losses and the noise test
 PAINTING_SIZE = 512   # the painting's longer side for its contrast and colourfulness
 
@@ -104,8 +106,8 @@ def blown_highlights(outputs: list[np.ndarray], sources: list[np.ndarray]) -> fl
     """Share of the sources' bright, unclipped pixels that the style renders pure white (None: none bright)."""
     blown = bright = 0
     for out, src in zip(outputs, sources):
-        subject = (luminance(src) >= BRIGHT) & (src.max(-1) < 250 / 255)
-        blown += int((subject & (out.min(-1) >= 254.5 / 255)).sum())
+        subject = (luminance(src) >= BRIGHT) & (src.max(-1) < CLIPPED)
+        blown += int((subject & (out.min(-1) >= WHITE)).sum())
         bright += int(subject.sum())
     return blown / bright if bright else None
 

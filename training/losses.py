@@ -63,7 +63,7 @@ def out_of_range(rgb: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of the raw output from 0..1. The camera clips it there, so without
     this the other losses score detail above white that no one sees, and more of a brightly lit
     face on a dark background comes out as a white patch. (Zero with output="clip".)"""
-    return ((rgb - 1).clamp(min=0).pow(2) + (-rgb).clamp(min=0).pow(2)).mean()
+    return (rgb - rgb.clamp(0, 1)).pow(2).mean()
 
 
 def total_variation(rgb: torch.Tensor) -> torch.Tensor:

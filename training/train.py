@@ -65,7 +65,7 @@ class Recipe:
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range);
-                                      # on udnie 1000 left a third as much of a lit face white as 100 (styles/README.md)
+                                      # on udnie 1000 left 32 % of a lit face white where 100 left 78 % (styles/README.md)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
