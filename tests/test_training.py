@@ -229,6 +229,13 @@ def test_negative_loss_weights_are_refused(weight):
         train.resolve_recipe({weight: -1.0}, None, "x")
 
 
+@pytest.mark.parametrize("shares", [{"noise_share": -0.1}, {"temporal_share": -0.1}, {"noise_share": 0.5, "temporal_share": 0.5}])
+def test_stability_shares_must_leave_room_for_the_style(shares):
+    with pytest.raises(CamStyleError, match="add up to less than 1"):
+        train.resolve_recipe(shares, None, "x")
+    assert train.resolve_recipe({"noise_share": 0.03}, None, "x").noise_share == 0.03
+
+
 # -- the training loop -------------------------------------------------------------------------
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(photos, painting, tiny_vgg):

@@ -171,6 +171,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
                recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
+    if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
+        problems.append("--noise-share and --temporal-share may not be negative and must add up to less than 1")
     if problems:
         raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
     return recipe

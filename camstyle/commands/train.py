@@ -25,7 +25,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "range_weight")
+                  "contrast_weight", "tv_weight", "output", "range_weight", "noise_share", "temporal_share")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "(keeps lit faces from blowing out to white)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
+    group.add_argument("--noise-share", type=float,
+                       help="the automatic noise-stability term's share of the loss (default 0.1); lower keeps more "
+                            "texture, higher flickers less")
+    group.add_argument("--temporal-share", type=float,
+                       help="the automatic temporal term's share of the loss in the video stage (default 0.2)")
     group.add_argument("--output", choices=OUTPUTS,
                        help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
                             "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
