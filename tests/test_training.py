@@ -181,6 +181,20 @@ def test_auto_weight_holds_its_share_of_the_loss():
     assert train.AutoWeight(0.1, fixed=5.0)(1.0, 1.0, 0.0) == 5.0
 
 
+def test_settled_auto_weight_stops_chasing_a_falling_term():
+    chasing, settled = train.AutoWeight(0.2), train.AutoWeight(0.2, settle=20)
+    for _ in range(20):
+        start = chasing(term=0.01, rest=3.0, auto_shares=0.2), settled(term=0.01, rest=3.0, auto_shares=0.2)
+    assert start[0] == pytest.approx(start[1])
+    for _ in range(200):  # the term falls 100-fold; the rest of the loss doubles
+        w_chasing, w_settled = chasing(term=1e-4, rest=6.0, auto_shares=0.2), settled(term=1e-4, rest=6.0, auto_shares=0.2)
+    assert w_settled == pytest.approx(2 * start[1])          # follows the rest of the loss only
+    assert w_chasing == pytest.approx(200 * start[0], rel=1e-3)  # follows the term down: 100x more, times 2
+    restored = train.AutoWeight(0.2, settle=20)
+    restored.load_state_dict(settled.state_dict())
+    assert restored(term=1e-6, rest=6.0, auto_shares=0.2) == pytest.approx(w_settled)
+
+
 def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     g = torch.Generator().manual_seed(0)
     painting = torch.rand(1, 3, 64, 64, generator=g)

@@ -6,12 +6,14 @@ and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agr
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
 frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
 
-The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight):
-every step each is set from this step's perceptual loss and a running (geometric) mean of its own
-term, so that the term stays about `share` of the total loss (a tenth for the noise term). A fixed
-weight would be right for one painting and wrong for the next, since the style terms' scale
-depends on the painting, and a weight calibrated once at the start would be stale within a few
-hundred steps, as the stability terms fall by orders of magnitude.
+The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight),
+since a fixed weight would be right for one painting and wrong for the next: the style terms'
+scale depends on the painting. Every step each weight is set from this step's perceptual loss and
+a running (geometric) mean of its own term, so that the term is about `share` of the total loss.
+The noise term keeps following its term, which falls by orders of magnitude from the random
+start. The temporal term's mean settles after the stage's first 20 steps: from then on its weight
+follows the perceptual loss only, and the term falls until its pull balances the style's. Had it
+kept following its term, its pull would grow without end and flatten the picture (styles/README.md).
 
 Every default is in RECIPE; a run folder holds checkpoints, preview grids and log.jsonl.
 """
@@ -72,7 +74,8 @@ class Recipe:
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
-    temporal_share: float = 0.2
+    temporal_share: float = 0.2       # ... at the start of the temporal stage:
+    temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
     seed: int = 0
 
@@ -114,11 +117,17 @@ class AutoWeight:
     The automatic weight is rest / (running geometric mean of the term): this step's rest is
     known exactly, and the term is smoothed in log space because the stability terms fall by
     orders of magnitude early in training (a mean of raw values would trail them for hundreds
-    of steps). A falling term thus briefly weighs a little less than its share, never more."""
+    of steps). A falling term thus briefly weighs a little less than its share, never more.
 
-    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9):
-        self.share, self.fixed, self.beta = share, fixed, beta
+    With `settle`, the term's mean stops following it after that many steps: the weight then
+    scales with the rest of the loss only, so the term can fall to where its pull balances the
+    style's. Chasing a falling term instead raises its pull without end (weight x gradient grows
+    as 1/sqrt(term)), and the temporal stage ran away into a flat, styleless picture."""
+
+    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9, settle: int = 0):
+        self.share, self.fixed, self.beta, self.settle = share, fixed, beta, settle
         self.log_term = None
+        self.updates = 0
 
     @property
     def auto(self) -> bool:
@@ -128,15 +137,18 @@ class AutoWeight:
         """`rest`: the fixed-weight part of the loss; `auto_shares`: the shares of all automatic terms."""
         if self.fixed is not None:
             return self.fixed
-        log_term = math.log(max(term, 1e-12))
-        self.log_term = log_term if self.log_term is None else self.beta * self.log_term + (1 - self.beta) * log_term
+        if not self.settle or self.updates < self.settle:
+            log_term = math.log(max(term, 1e-12))
+            self.log_term = log_term if self.log_term is None else self.beta * self.log_term + (1 - self.beta) * log_term
+            self.updates += 1
         return min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
 
     def state_dict(self) -> dict:
-        return {"log_term": self.log_term}
+        return {"log_term": self.log_term, "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.log_term = state.get("log_term")
+        self.updates = state.get("updates", 0)
 
 
 # -- set-up: checks that fail fast, before minutes of loading -------------------------------------
@@ -251,7 +263,7 @@ class Trainer:
             self.colour_target = L.colour_stats(style)
             self.contrast_target = L.colour_covariance(style)
         self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight)
-        self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight)
+        self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight, settle=recipe.temporal_settle)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
