@@ -5,6 +5,7 @@ Runs on the CPU in seconds: 32 px crops of generated photos and a randomly initi
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -300,6 +301,15 @@ def test_resume_continues_exactly_and_the_seed_repeats(photos, painting, tiny_vg
     other_seed = run_job("seeded", painting, [photos], tiny_vgg, steps=2, seed=5)
     assert losses_of(read_log("seeded"))[0] != losses_of(read_log("whole"))[0]
     assert other_seed["step"] == 2
+
+
+def test_video_stage_settings_may_change_until_it_starts():
+    stage1_done = {"recipe": dataclasses.asdict(train.RECIPE), "step": train.RECIPE.steps}
+    assert train.resolve_recipe({"temporal_share": 0.25, "temporal_steps": 400}, stage1_done, "x").temporal_share == 0.25
+    with pytest.raises(CamStyleError, match=r"temporal_share=0.2 \(asked: 0.25\)"):
+        train.resolve_recipe({"temporal_share": 0.25}, {**stage1_done, "step": train.RECIPE.steps + 1}, "x")
+    with pytest.raises(CamStyleError, match="noise_share"):
+        train.resolve_recipe({"noise_share": 0.05}, stage1_done, "x")
 
 
 def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, tmp_path):

@@ -49,7 +49,8 @@ from training.vgg import LAYERS, VGGFeatures, load_vgg
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides what a run learns. --resume refuses to change it (but steps)."""
+    """Everything that decides what a run learns. --resume refuses to change it, but for the step
+    counts and, until the video stage starts, that stage's settings (VIDEO_STAGE)."""
     architecture: str = "fast"
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (training/architectures.py)
     steps: int = 4000                 # stage 1 (images)
@@ -82,6 +83,7 @@ class Recipe:
 
 RECIPE = Recipe()
 RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
+VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs"}  # ... and these until it starts
 
 
 @dataclass
@@ -162,8 +164,9 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
     overrides = {k: (tuple(v) if k == "style_layers" else v) for k, v in overrides.items() if v is not None}
     if previous:
+        free = RESUMABLE | (VIDEO_STAGE if previous["step"] <= base.steps else set())
         changed = [f"{k}={getattr(base, k)!r} (asked: {v!r})" for k, v in overrides.items()
-                   if k not in RESUMABLE and getattr(base, k) != v]
+                   if k not in free and getattr(base, k) != v]
         if changed:
             raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
                                 "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
