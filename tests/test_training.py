@@ -251,6 +251,15 @@ def test_stability_shares_must_leave_room_for_the_style(shares):
     assert train.resolve_recipe({"noise_share": 0.03}, None, "x").noise_share == 0.03
 
 
+
+def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, capsys):
+    from camstyle import cli
+
+    assert train.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
+    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--temporal-settle", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--temporal-settle not negative" in err and "Traceback" not in err
+
 # -- the training loop -------------------------------------------------------------------------
 
 def test_training_lowers_the_loss_and_writes_the_run_folder(photos, painting, tiny_vgg):

@@ -180,8 +180,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
-    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps) < 0:
-        problems.append("--batch and --style-size must be positive, --steps and --temporal-steps not negative")
+    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps, recipe.temporal_settle) < 0:
+        problems.append("--batch and --style-size must be positive, --steps, --temporal-steps and --temporal-settle not negative")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
                recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:

@@ -25,7 +25,8 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "range_weight", "noise_share", "temporal_share")
+                  "contrast_weight", "tv_weight", "output", "range_weight", "noise_share", "temporal_share",
+                  "temporal_settle")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "texture, higher flickers less")
     group.add_argument("--temporal-share", type=float,
                        help="the automatic temporal term's share of the loss in the video stage (default 0.2)")
+    group.add_argument("--temporal-settle", type=int, metavar="STEPS",
+                       help="video-stage steps after which the automatic temporal weight stops following its term "
+                            "(default 20); 0 keeps following it, which steadies more and flattens the style")
     group.add_argument("--output", choices=OUTPUTS,
                        help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
                             "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
