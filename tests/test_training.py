@@ -196,6 +196,16 @@ def test_settled_auto_weight_stops_chasing_a_falling_term():
     assert restored(term=1e-6, rest=6.0, auto_shares=0.2) == pytest.approx(w_settled)
 
 
+def test_held_auto_weight_ignores_a_spike_in_the_loss():
+    held = train.AutoWeight(0.1, settle=20, hold=True)
+    for _ in range(20):
+        start = held(term=0.01, rest=3.0, auto_shares=0.1)
+    assert held(term=1e-4, rest=300.0, auto_shares=0.1) == pytest.approx(start)  # no feedback from the loss
+    restored = train.AutoWeight(0.1, settle=20, hold=True)
+    restored.load_state_dict(held.state_dict())
+    assert restored(term=1.0, rest=1.0, auto_shares=0.1) == pytest.approx(start)
+
+
 def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     g = torch.Generator().manual_seed(0)
     painting = torch.rand(1, 3, 64, 64, generator=g)
@@ -259,6 +269,28 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--temporal-settle", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--temporal-settle not negative" in err and "Traceback" not in err
+
+def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, tiny_vgg, capsys):
+    from camstyle import cli
+
+    assert train.resolve_recipe({}, None, "x").noise_settle == 4000
+    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--noise-settle", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--noise-settle and --temporal-settle not negative" in err and "Traceback" not in err
+
+    def noise_weights(name, settle):
+        run_job(name, painting, [photos], tiny_vgg, steps=6, noise_settle=settle)
+        return [line["noise_weight"] for line in read_log(name)]
+
+    held, following = noise_weights("held", 2), noise_weights("following", 0)
+    assert held[:2] == following[:2]                        # the same run until it settles ...
+    assert held[2:] == [held[2]] * 4 and min(held[:2]) <= held[2] <= max(held[:2])  # ... then its recent mean, held
+    assert len(set(following[2:])) == 4
+    old = checkpoint.load(checkpoint.checkpoint_path("following"))
+    del old["recipe"]["noise_settle"]  # a run saved before the field existed: its noise weight followed the term
+    checkpoint.save(checkpoint.checkpoint_path("following"), old)
+    assert checkpoint.load(checkpoint.checkpoint_path("following"))["recipe"]["noise_settle"] == 0
+
 
 # -- the training loop -------------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ The noise and temporal weights adapt automatically unless given (--noise-weight,
 since a fixed weight would be right for one painting and wrong for the next: the style terms'
 scale depends on the painting. Every step each weight is set from this step's perceptual loss and
 a running (geometric) mean of its own term, so that the term is about `share` of the total loss.
-The noise term keeps following its term, which falls by orders of magnitude from the random
-start. The temporal term's mean settles after the stage's first 20 steps: from then on its weight
+The temporal term's mean settles after the video stage's first 20 steps: from then on its weight
 follows the perceptual loss only, and the term falls until its pull balances the style's. Had it
-kept following its term, its pull would grow without end and flatten the picture (styles/README.md).
+kept following its falling term, its pull would grow without end and flatten the picture. The
+noise weight follows its term (which falls by orders of magnitude from the random start) for
+4000 steps and then holds still: a weight that scales with the loss feeds back on itself, and
+image stages twice that long diverged into a flat picture (styles/README.md).
 
 Every default is in RECIPE; a run folder holds checkpoints, preview grids and log.jsonl.
 """
@@ -72,6 +74,7 @@ class Recipe:
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
+    noise_settle: int = 4000          # its weight holds still after this many steps (0: follows the term; AutoWeight)
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
@@ -82,7 +85,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
-RESUMABLE = {"steps", "temporal_steps"}  # may change on --resume, to train longer
+RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer
 VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs"}  # ... and these until it starts
 
 
@@ -124,11 +127,17 @@ class AutoWeight:
     With `settle`, the term's mean stops following it after that many steps: the weight then
     scales with the rest of the loss only, so the term can fall to where its pull balances the
     style's. Chasing a falling term instead raises its pull without end (weight x gradient grows
-    as 1/sqrt(term)), and the temporal stage ran away into a flat, styleless picture."""
+    as 1/sqrt(term)), and the temporal stage ran away into a flat, styleless picture.
 
-    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9, settle: int = 0):
-        self.share, self.fixed, self.beta, self.settle = share, fixed, beta, settle
+    With `hold` as well, the weight itself stops at settle (at its recent geometric mean). A weight
+    that scales with the rest of the loss feeds back on itself: a rise in the style loss raises
+    the pull towards a flat picture, which raises the style loss. Runs of the image stage twice
+    the default length diverged that way; a weight held still has no such loop."""
+
+    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9, settle: int = 0, hold: bool = False):
+        self.share, self.fixed, self.beta, self.settle, self.hold = share, fixed, beta, settle, hold
         self.log_term = None
+        self.log_weight = None  # the weight's running mean, which `hold` keeps after settle
         self.updates = 0
 
     @property
@@ -139,17 +148,26 @@ class AutoWeight:
         """`rest`: the fixed-weight part of the loss; `auto_shares`: the shares of all automatic terms."""
         if self.fixed is not None:
             return self.fixed
-        if not self.settle or self.updates < self.settle:
-            log_term = math.log(max(term, 1e-12))
-            self.log_term = log_term if self.log_term is None else self.beta * self.log_term + (1 - self.beta) * log_term
+        settled = self.settle and self.updates >= self.settle
+        if settled and self.hold and self.log_weight is not None:
+            return math.exp(self.log_weight)
+        if not settled:
+            self.log_term = self._mean(self.log_term, term)
             self.updates += 1
-        return min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
+        weight = min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
+        self.log_weight = self._mean(self.log_weight, weight)
+        return weight
+
+    def _mean(self, log_mean: float | None, value: float) -> float:
+        log_value = math.log(max(value, 1e-12))
+        return log_value if log_mean is None else self.beta * log_mean + (1 - self.beta) * log_value
 
     def state_dict(self) -> dict:
-        return {"log_term": self.log_term, "updates": self.updates}
+        return {"log_term": self.log_term, "log_weight": self.log_weight, "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.log_term = state.get("log_term")
+        self.log_weight = state.get("log_weight")
         self.updates = state.get("updates", 0)
 
 
@@ -180,8 +198,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
-    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps, recipe.temporal_settle) < 0:
-        problems.append("--batch and --style-size must be positive, --steps, --temporal-steps and --temporal-settle not negative")
+    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle) < 0:
+        problems.append("--batch and --style-size must be positive, --steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
                recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
@@ -265,7 +283,7 @@ class Trainer:
             self.grams = {k: L.gram(feats[k].float()) for k in L.STYLE_LAYERS}
             self.colour_target = L.colour_stats(style)
             self.contrast_target = L.colour_covariance(style)
-        self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight)
+        self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight, settle=recipe.noise_settle, hold=True)
         self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight, settle=recipe.temporal_settle)
 
     def autocast(self):

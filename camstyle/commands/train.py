@@ -26,7 +26,7 @@ HELP = "train a style from a painting and install it"
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
                   "contrast_weight", "tv_weight", "output", "range_weight", "noise_share", "temporal_share",
-                  "temporal_settle")
+                  "noise_settle", "temporal_settle")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--noise-share", type=float,
                        help="the automatic noise-stability term's share of the loss (default 0.1); lower keeps more "
                             "texture, higher flickers less")
+    group.add_argument("--noise-settle", type=int, metavar="STEPS",
+                       help="steps after which the automatic noise weight holds still (default 4000); 0 keeps it "
+                            "following its term, which made runs twice the default length diverge")
     group.add_argument("--temporal-share", type=float,
                        help="the automatic temporal term's share of the loss in the video stage (default 0.2)")
     group.add_argument("--temporal-settle", type=int, metavar="STEPS",
