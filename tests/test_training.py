@@ -261,7 +261,6 @@ def test_stability_shares_must_leave_room_for_the_style(shares):
     assert train.resolve_recipe({"noise_share": 0.03}, None, "x").noise_share == 0.03
 
 
-
 def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, capsys):
     from camstyle import cli
 
@@ -269,6 +268,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--temporal-settle", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--temporal-settle not negative" in err and "Traceback" not in err
+
 
 def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, tiny_vgg, capsys):
     from camstyle import cli

@@ -85,7 +85,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
-RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer
+RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer (held still)
 VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs"}  # ... and these until it starts
 
 
@@ -137,7 +137,7 @@ class AutoWeight:
     def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9, settle: int = 0, hold: bool = False):
         self.share, self.fixed, self.beta, self.settle, self.hold = share, fixed, beta, settle, hold
         self.log_term = None
-        self.log_weight = None  # the weight's running mean, which `hold` keeps after settle
+        self.log_weight = None  # with `hold`: the weight's running mean, kept after settle
         self.updates = 0
 
     @property
@@ -155,7 +155,8 @@ class AutoWeight:
             self.log_term = self._mean(self.log_term, term)
             self.updates += 1
         weight = min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
-        self.log_weight = self._mean(self.log_weight, weight)
+        if self.hold:
+            self.log_weight = self._mean(self.log_weight, weight)
         return weight
 
     def _mean(self, log_mean: float | None, value: float) -> float:
@@ -198,8 +199,10 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
-    if min(recipe.batch, recipe.style_size) < 1 or min(recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle) < 0:
-        problems.append("--batch and --style-size must be positive, --steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
+    counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle)
+    if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
+        problems.append("--batch and --style-size must be positive, "
+                        "--steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
                recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
