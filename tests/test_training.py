@@ -445,6 +445,24 @@ def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     assert plain["step"] == 2  # the per-frame baseline has no temporal stage
 
 
+def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, painting, tiny_vgg, tmp_path, capsys):
+    from camstyle import cli
+
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    run_job("late", painting, [photos, video], tiny_vgg, steps=3, temporal_steps=2, temporal_pairs=3, late_stability=True)
+    run_job("plain", painting, [photos, video], tiny_vgg, steps=3, stability=False)
+    late, plain = read_log("late"), read_log("plain")
+    assert losses_of(late[:3]) == losses_of(plain)  # the image stage is the baseline's, step for step
+    assert all(e["stability"] > 0 and e["noise_weight"] > 0 and e["temporal"] > 0 for e in late[3:])
+    with pytest.raises(CamStyleError, match="--late-stability adds the stability terms in the video stage"):
+        run_job("late_stills", painting, [photos], tiny_vgg, steps=2, late_stability=True)
+    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos),
+                     "--late-stability", "--no-stability"]) == 2
+    err = capsys.readouterr().err
+    assert "--late-stability adds the stability terms late, --no-stability leaves them out" in err
+    assert "Traceback" not in err
+
+
 def test_forced_device_that_is_missing_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(CamStyleError, match="--device cuda") as err:

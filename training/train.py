@@ -5,6 +5,10 @@ the painting's contrast and total variation, plus the noise stability loss of Mu
 and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agree.
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
 frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
+With late_stability (--late-stability), stage 1 is the per-frame baseline's, step for step, and
+the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
+then learns to hold them still, rather than learning from the start that a flat area is the
+steadiest one (styles/README.md measures both).
 
 The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight),
 since a fixed weight would be right for one painting and wrong for the next: the style terms'
@@ -72,6 +76,8 @@ class Recipe:
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range);
                                       # on udnie 1000 left 32 % of a lit face white where 100 left 78 % (styles/README.md)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
+    late_stability: bool = False      # True: the image stage trains as the baseline does; the noise and temporal
+                                      # terms join in the video stage (pair with a longer one: styles/README.md)
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
     noise_settle: int = 4000          # its weight holds still after this many steps (0: follows the term; AutoWeight)
@@ -209,6 +215,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("weights may not be negative and --lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
         problems.append("--noise-share and --temporal-share may not be negative and must add up to less than 1")
+    if recipe.late_stability and not recipe.stability:
+        problems.append("--late-stability adds the stability terms late, --no-stability leaves them out: use one")
     if problems:
         raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
     return recipe
@@ -297,7 +305,8 @@ class Trainer:
         r = self.recipe
         x = to_tensor(batch[0] if len(batch) == 1 else batch[1], self.device)
         inputs = [x]
-        if r.stability:
+        noisy = r.stability and not (r.late_stability and len(batch) == 1)
+        if noisy:
             inputs.append(L.sparse_noise(x, r.noise_fraction, r.noise_amplitude, generator=self.noise_rng))
         if len(batch) == 4:
             inputs.append(to_tensor(batch[0], self.device))
@@ -322,7 +331,7 @@ class Trainer:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]
         rest, weights, extra = total.item(), {}, []
-        if r.stability:
+        if noisy:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))
         if len(batch) == 4:
             flow, mask = to_tensor(batch[2], self.device), to_tensor(batch[3], self.device)
@@ -447,13 +456,16 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         job = dataclasses.replace(job, data=[Path(p) for p in sources.get("data", [])],
                                   temporal_data=[Path(p) for p in sources.get("temporal_data", [])])
     images, videos = data.training_files(job.data, job.temporal_data)
+    temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
+    if recipe.late_stability and not temporal_videos:
+        raise CamStyleError("--late-stability adds the stability terms in the video stage, and this run has no videos.",
+                            "Add clips with --temporal-data, or drop --late-stability.")
     if vgg is None:
         with console.status("Loading the VGG16 loss network..."):
             vgg = load_vgg(job.vgg_weights)
     with console.status("Reading training files...") as status:
         dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed,
                                     progress=counter(status, "Reading training files"))
-    temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
     pairs = None
     if recipe.stability and recipe.temporal_steps and temporal_videos:
         with console.status("Computing optical flow (cached)...") as status:

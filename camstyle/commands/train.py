@@ -6,7 +6,8 @@
 
 Stage 1 learns the style on photos (and stills from videos) with a noise stability loss; when
 videos are given (--data or --temporal-data), stage 2 fine-tunes with a temporal loss along the
-optical flow. Without --data, the photos in your Pictures folder are used (at least 100).
+optical flow. With --late-stability, stage 1 trains like the baseline and both stability
+terms join in stage 2. Without --data, the photos in your Pictures folder are used (at least 100).
 Checkpoints, preview grids and log.jsonl go to the run folder; the finished style is installed
 in your styles folder, ready for `camstyle run --style NAME`. Needs the training extras:
 pip install "camstyle[train]". A GPU (CUDA or Apple MPS) is used when there is one.
@@ -69,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
                             "style, but less facial detail (see styles/README.md)")
     group.add_argument("--no-stability", action="store_true", help="train the per-frame baseline: no noise and no temporal loss")
+    group.add_argument("--late-stability", action="store_true",
+                       help="train the image stage like the per-frame baseline and add the noise and temporal terms in "
+                            "the video stage only; give it a longer one, e.g. --temporal-steps 800 --temporal-share 0.4")
     group.add_argument("--style-size", type=int, help="the painting's longer side in px for the style targets")
     group.add_argument("--lr", type=float, help="Adam learning rate")
     group.add_argument("--seed", type=int, help="random seed (same seed on CPU: identical losses)")
@@ -115,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {option: getattr(args, option) for option in RECIPE_OPTIONS}
     if args.no_stability:
         overrides["stability"] = False
+    if args.late_stability:
+        overrides["late_stability"] = True
     job = train.Job(name=args.name, style_image=args.style_image, data=args.data, temporal_data=args.temporal_data,
                     device=args.device, resume=args.resume, restart=args.restart, vgg_weights=args.vgg_weights,
                     preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
