@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-stability", action="store_true", help="train the per-frame baseline: no noise and no temporal loss")
     group.add_argument("--late-stability", action="store_true",
                        help="train the image stage like the per-frame baseline and add the noise and temporal terms in "
-                            "the video stage only; give it a longer one, e.g. --temporal-steps 800 --temporal-share 0.4")
+                            "the video stage only; give it a longer one, e.g. --temporal-steps 1600 (see styles/README.md)")
     group.add_argument("--style-size", type=int, help="the painting's longer side in px for the style targets")
     group.add_argument("--lr", type=float, help="Adam learning rate")
     group.add_argument("--seed", type=int, help="random seed (same seed on CPU: identical losses)")
