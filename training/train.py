@@ -91,7 +91,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
-RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer (held still)
+RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer
 VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs"}  # ... and these until it starts
 
 
@@ -303,12 +303,13 @@ class Trainer:
     def step(self, batch: tuple[np.ndarray, ...]) -> dict[str, float]:
         """One optimizer step on (images,) or (prev, current, flow, mask); returns the loss terms."""
         r = self.recipe
-        x = to_tensor(batch[0] if len(batch) == 1 else batch[1], self.device)
+        video = len(batch) == 4
+        x = to_tensor(batch[1] if video else batch[0], self.device)
         inputs = [x]
-        noisy = r.stability and not (r.late_stability and len(batch) == 1)
+        noisy = r.stability and (video or not r.late_stability)
         if noisy:
             inputs.append(L.sparse_noise(x, r.noise_fraction, r.noise_amplitude, generator=self.noise_rng))
-        if len(batch) == 4:
+        if video:
             inputs.append(to_tensor(batch[0], self.device))
         self.net.train()
         with self.autocast():
@@ -333,7 +334,7 @@ class Trainer:
         rest, weights, extra = total.item(), {}, []
         if noisy:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))
-        if len(batch) == 4:
+        if video:
             flow, mask = to_tensor(batch[2], self.device), to_tensor(batch[3], self.device)
             extra.append(("temporal", L.temporal_loss(y, outputs[-1], flow, mask), self.temporal_weight, "temporal_weight"))
         auto_shares = sum(w.share for _, _, w, _ in extra if w.auto)
