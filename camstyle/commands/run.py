@@ -168,7 +168,10 @@ def _run(args, cfg, settings, started: float, say, live: dict, use_dashboard: bo
 
     controller = Controller(settings, on_message=say, started_at=started)
     # SIGTERM (logout, systemd, `kill`) ends the run like Ctrl+C: cleanly, even while starting.
-    previous_term = signal.signal(signal.SIGTERM, lambda *_: controller.request_stop())
+    # The handler only appends to a list: it runs between two bytecodes of the main thread,
+    # which may be holding the very lock that controller.request_stop() would take.
+    signalled: list[int] = []
+    previous_term = signal.signal(signal.SIGTERM, lambda number, _frame: signalled.append(number))
     try:
         server = ControlServer(controller)
         server.start()  # first: a second CamStyle must not grab the camera
@@ -177,13 +180,15 @@ def _run(args, cfg, settings, started: float, say, live: dict, use_dashboard: bo
         except BaseException:
             server.stop()
             raise
-        return _serve(args, cfg, settings, controller, server, started, say, live, use_dashboard)
+        return _serve(args, cfg, settings, controller, server, started, say, live, use_dashboard, signalled)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
 
 
-def _serve(args, cfg, settings, controller, server, started: float, say, live: dict, use_dashboard: bool) -> int:
+def _serve(args, cfg, settings, controller, server, started: float, say, live: dict, use_dashboard: bool,
+           signalled: list[int]) -> int:
     """Run until quit, Ctrl+C, SIGTERM or the frame limit; then release everything."""
+    import signal
     import time
 
     from camstyle import atomic
@@ -197,12 +202,15 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
     hotkeys = HotkeyListener.from_config(cfg.hotkeys, controller)
     view = Dashboard(controller) if use_dashboard else LogReporter(controller)
     clean = True
+    # From here Ctrl+C is a request, like SIGTERM, not a KeyboardInterrupt that could land
+    # halfway through a lock or a recording write and leave the stop waiting on it.
+    previous_int = signal.signal(signal.SIGINT, lambda number, _frame: signalled.append(number))
     try:
         hotkeys.start()  # says itself, through logging, when hotkeys cannot work here
         view.start()
         live["dashboard"] = use_dashboard
         interval = 0.01 if any(o.name == "preview" for o in controller.outputs) else 0.2
-        while controller.pump() and not controller.wait(interval):
+        while not signalled and controller.pump() and not controller.wait(interval):
             pass
     except KeyboardInterrupt:
         pass  # Ctrl+C is how people stop it: a clean stop
@@ -210,6 +218,7 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
         clean = False
         raise
     finally:
+        signal.signal(signal.SIGINT, previous_int)
         live["dashboard"] = False
         for part in (view, hotkeys, server):
             try:
