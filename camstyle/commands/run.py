@@ -203,7 +203,9 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
     view = Dashboard(controller) if use_dashboard else LogReporter(controller)
     clean = True
     # From here Ctrl+C is a request, like SIGTERM, not a KeyboardInterrupt that could land
-    # halfway through a lock or a recording write and leave the stop waiting on it.
+    # halfway through a lock or a recording write. Installing our own handler also makes a
+    # SIGINT stop the run when it was started from a shell that ignores SIGINT (a background
+    # job), where Python would otherwise leave it ignored.
     previous_int = signal.signal(signal.SIGINT, lambda number, _frame: signalled.append(number))
     try:
         hotkeys.start()  # says itself, through logging, when hotkeys cannot work here
