@@ -214,8 +214,6 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
         interval = 0.01 if any(o.name == "preview" for o in controller.outputs) else 0.2
         while not signalled and controller.pump() and not controller.wait(interval):
             pass
-    except KeyboardInterrupt:
-        pass  # Ctrl+C is how people stop it: a clean stop
     except BaseException:
         clean = False
         raise
