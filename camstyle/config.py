@@ -28,6 +28,7 @@ OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
 PROVIDERS = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
 MAX_SIZE = 8192
 MAX_INFERENCE_SIZE = 4096
+MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that slow moves smear
 # The transform network halves the image twice, so sides must divide by 4 to come back at
 # the same size (the default 320x180 does; 180 is not a multiple of 8).
 INFERENCE_MULTIPLE = 4
@@ -183,6 +184,8 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "inference_width": Setting(320, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE),
                                    "Size the network runs at (multiples of 4): larger is finer but slower"),
         "inference_height": Setting(180, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE), ""),
+        "steady": Setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
+                                                      f"is kept to calm the strokes' shimmer (0 = off, at most {MAX_STEADY})"),
         "preserve_colors": Setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style"),
         "mirror": Setting(False, _boolean, "Flip the image horizontally"),
     },
@@ -237,6 +240,7 @@ class StyleConfig:
     strength: float = 1.0
     inference_width: int = 320
     inference_height: int = 180
+    steady: float = 0.5
     preserve_colors: bool = False
     mirror: bool = False
 

@@ -22,6 +22,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from camstyle.config import MAX_STEADY
 from camstyle.errors import CamStyleError
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,10 @@ KEY_ACTIONS = {
     "p": "prev", "left": "prev",
     "+": "strength_up", "=": "strength_up", "up": "strength_up",
     "-": "strength_down", "_": "strength_down", "down": "strength_down",
+    "]": "steady_up", "[": "steady_down",
     " ": "pause", "m": "mirror", "o": "privacy", "q": "quit",
 }
-KEY_HELP = (("n/p", "style"), ("+/-", "strength"), ("space", "pause"), ("m", "mirror"), ("o", "privacy"), ("q", "quit"))
+KEY_HELP = (("n/p", "style"), ("+/-", "strength"), ("[/]", "steady"), ("space", "pause"), ("m", "mirror"), ("o", "privacy"), ("q", "quit"))
 _ESCAPES = {"\x1b[A": "up", "\x1b[B": "down", "\x1b[C": "right", "\x1b[D": "left",
             "\x1bOA": "up", "\x1bOB": "down", "\x1bOC": "right", "\x1bOD": "left"}
 STAGE_COLOURS = {"capture": "cyan", "infer": "magenta", "publish": "green"}
@@ -97,10 +99,11 @@ def _state(status: dict) -> Text:
     return state
 
 
-def _strength_bar(strength: float, width: int = 24) -> Text:
-    strength = min(1.0, max(0.0, strength))
-    filled = round(strength * width)
-    return Text.assemble(("█" * filled, "magenta"), ("░" * (width - filled), "grey35"), f"  {strength:.2f}")
+def _level_bar(level: float, high: float = 1.0, zero: str = "0.00", width: int = 24) -> Text:
+    level = min(high, max(0.0, level))
+    filled = round(level / high * width)
+    return Text.assemble(("█" * filled, "magenta"), ("░" * (width - filled), "grey35"),
+                         f"  {level:.2f}" if level else f"  {zero}")
 
 
 def _fps(status: dict) -> Text:
@@ -168,7 +171,8 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
     if name:
         style_line.append(f"   {name}" + (f" · {where}" if where else ""), style="dim")
     look.add_row("Style", style_line)
-    look.add_row("Strength", _strength_bar(_number(status, "strength")))
+    look.add_row("Strength", _level_bar(_number(status, "strength")))
+    look.add_row("Steady", _level_bar(_number(status, "steady"), MAX_STEADY, zero="off"))
     look.add_row("State", _state(status))
 
     perf = Table.grid(padding=(0, 2))
@@ -200,10 +204,10 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
 
 
 def status_line(status: dict) -> str:
-    """The one-line form for logs: style, strength, fps, latency, drops, flags, notice."""
+    """The one-line form for logs: style, strength, steadying, fps, latency, drops, flags, notice."""
     latency = status.get("latency_ms") or {}
     flags = [flag for flag in ("paused", "mirror", "privacy") if status.get(flag)]
-    line = (f"style {status.get('style') or '-'} {_number(status, 'strength'):.2f}"
+    line = (f"style {status.get('style') or '-'} {_number(status, 'strength'):.2f} steady {_number(status, 'steady'):.2f}"
             f" | fps in {_number(status, 'fps_in'):.1f} out {_number(status, 'fps_out'):.1f}"
             f" | latency p50 {_number(latency, 'p50'):.0f} ms p95 {_number(latency, 'p95'):.0f} ms"
             f" | dropped {int(_number(status, 'dropped'))} | cpu {_number(status, 'cpu_percent'):.0f}%")

@@ -21,10 +21,12 @@ from typing import Callable
 import numpy as np
 
 from camstyle import styles as styles_mod
+from camstyle.config import MAX_STEADY
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
 
-ACTIONS = ("next", "prev", "style", "strength", "strength_up", "strength_down", "pause", "mirror", "privacy",
+ACTIONS = ("next", "prev", "style", "strength", "strength_up", "strength_down", "steady", "steady_up", "steady_down",
+           "pause", "mirror", "privacy",
            "status", "quit")
 STRENGTH_STEP = 0.1
 STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
@@ -46,6 +48,7 @@ class PipelineSettings:
     style: str = ""
     strength: float = 1.0
     inference_size: tuple[int, int] = (320, 180)
+    steady: float = 0.5
     preserve_colors: bool = False
     mirror: bool = False
     output: str = "auto"
@@ -65,7 +68,7 @@ class PipelineSettings:
             camera_fps=cfg.camera.fps, mjpg=cfg.camera.mjpg,
             style=cfg.style.name, strength=cfg.style.strength,
             inference_size=(cfg.style.inference_width, cfg.style.inference_height),
-            preserve_colors=cfg.style.preserve_colors, mirror=cfg.style.mirror,
+            steady=cfg.style.steady, preserve_colors=cfg.style.preserve_colors, mirror=cfg.style.mirror,
             output=cfg.output.kind, device=cfg.output.device, output_size=(cfg.output.width, cfg.output.height),
             fps=cfg.output.fps, record_path=cfg.output.record_path,
             provider=cfg.runtime.provider, threads=cfg.runtime.threads, **extra)
@@ -138,20 +141,22 @@ class PhaseLock:
         self.offset += self.gain * delta
 
 
-def _parse_strength(value: str | None, current: float) -> float:
+def _parse_level(value: str | None, current: float, what: str, high: float, ends: str) -> float:
+    """A `ctl` value for strength or steady: a level in 0..high, or a change like +0.1 (clamped)."""
+    hint = f"Give 0..{high:g} (e.g. 0.5) or a change like +0.1 or -0.1."
     if value is None or not str(value).strip():
-        raise CamStyleError("The strength action needs a value.", "Give 0..1 (e.g. 0.7) or a change like +0.1 or -0.1.")
+        raise CamStyleError(f"The {what} action needs a value.", hint)
     text = str(value).strip()
     try:
         number = float(text)
     except ValueError:
-        raise CamStyleError(f"'{text}' is not a strength.", "Give 0..1 (e.g. 0.7) or a change like +0.1 or -0.1.") from None
+        raise CamStyleError(f"'{text}' is not a {what} level.", hint) from None
     if not math.isfinite(number):
-        raise CamStyleError(f"'{text}' is not a strength.", "Give 0..1 (e.g. 0.7) or a change like +0.1 or -0.1.")
+        raise CamStyleError(f"'{text}' is not a {what} level.", hint)
     if text[0] in "+-":
-        return round(min(1.0, max(0.0, current + number)), 3)
-    if not 0.0 <= number <= 1.0:
-        raise CamStyleError(f"Strength {text} is out of range.", "Give a value from 0 (camera only) to 1 (full style).")
+        return round(min(high, max(0.0, current + number)), 3)
+    if not 0.0 <= number <= high:
+        raise CamStyleError(f"{what.capitalize()} {text} is out of range.", f"Give a value from {ends}.")
     return number
 
 
@@ -226,7 +231,7 @@ class Controller:
                 # compete with it (its resizes here take a millisecond or two on one thread).
                 cv2.setNumThreads(1)
             self.stylizer = Stylizer(provider_names, s.threads, s.inference_size, s.output_size, s.strength,
-                                     s.preserve_colors, s.mirror, on_message=self._notify)
+                                     s.preserve_colors, s.mirror, on_message=self._notify, steady=s.steady)
             self.styles = styles_mod.discover_styles(self.style_dirs)
             wanted = styles_mod.find_style(s.style, self.style_dirs) if s.style else None
             if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
@@ -517,7 +522,13 @@ class Controller:
             elif action in ("strength", "strength_up", "strength_down"):
                 if action != "strength":
                     value = f"+{STRENGTH_STEP}" if action == "strength_up" else f"-{STRENGTH_STEP}"
-                self.stylizer.strength = _parse_strength(value, self.stylizer.strength)
+                self.stylizer.strength = _parse_level(value, self.stylizer.strength, "strength", 1.0,
+                                                      "0 (camera only) to 1 (full style)")
+            elif action in ("steady", "steady_up", "steady_down"):
+                if action != "steady":
+                    value = f"+{STRENGTH_STEP}" if action == "steady_up" else f"-{STRENGTH_STEP}"
+                self.stylizer.steady = _parse_level(value, self.stylizer.steady, "steady", MAX_STEADY,
+                                                    f"0 (off) to {MAX_STEADY} (steadiest)")
             elif action == "pause":
                 self.paused = not self.paused
                 self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
@@ -539,6 +550,7 @@ class Controller:
             "style": stylizer.style if stylizer else "",
             "styles": [s.name for s in self.styles],
             "strength": round(stylizer.strength, 3) if stylizer else 0.0,
+            "steady": round(stylizer.steady, 3) if stylizer else 0.0,
             "paused": self.paused,
             "mirror": bool(stylizer and stylizer.mirror),
             "privacy": self.privacy,

@@ -20,6 +20,7 @@ import numpy as np
 
 from camstyle import providers as providers_mod
 from camstyle.errors import ModelError
+from camstyle.steady import Steadier
 from camstyle.styles import StyleInfo
 
 CROSSFADE_S = 0.3
@@ -159,7 +160,8 @@ class Stylizer:
     def __init__(self, providers: list[str] | None = None, threads: int = 0,
                  inference_size: tuple[int, int] = (320, 180), output_size: tuple[int, int] = (1280, 720),
                  strength: float = 1.0, preserve_colors: bool = False, mirror: bool = False,
-                 crossfade_s: float = CROSSFADE_S, on_message: Callable[[str], None] | None = None):
+                 crossfade_s: float = CROSSFADE_S, on_message: Callable[[str], None] | None = None,
+                 steady: float = 0.0):
         self.providers = providers or ["CPUExecutionProvider"]
         self.threads = threads
         self.output_size = tuple(output_size)
@@ -167,6 +169,7 @@ class Stylizer:
         self.strength = float(strength)
         self.preserve_colors = preserve_colors
         self.mirror = mirror
+        self.steadier = Steadier(steady)  # runs on the stylize thread; `steady` may be set from any thread
         self.crossfade_s = crossfade_s
         self.on_message = on_message or (lambda text: None)
         # (network in use, network faded out from or None, fade start): replaced as a whole so
@@ -190,6 +193,15 @@ class Stylizer:
         if wanted is not None:
             return wanted.name
         return self.model.name if self.model else ""
+
+    @property
+    def steady(self) -> float:
+        """How much of the motion-warped previous frame is kept (0 = off; see camstyle.steady)."""
+        return self.steadier.hold
+
+    @steady.setter
+    def steady(self, hold: float) -> None:
+        self.steadier.hold = hold
 
     @property
     def provider(self) -> str:
@@ -254,6 +266,7 @@ class Stylizer:
         model, fade_from, fade_start = active
         strength = min(1.0, max(0.0, self.strength))
         if passthrough or model is None or strength <= 0.0:
+            self.steadier.reset()  # what it holds is stale once styling resumes
             return frame
         small = cv2.resize(frame, self.inference_size, interpolation=cv2.INTER_AREA)
         styled = model.run(small)
@@ -265,6 +278,11 @@ class Stylizer:
                         self._active = (model, None, 0.0)  # release the old network
             else:
                 styled = cv2.addWeighted(styled, progress, fade_from.run(small), 1.0 - progress, 0.0)
+        if self.steady > 0:
+            steadied = self.steadier(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), styled.astype(np.float32))
+            styled = np.clip(steadied + 0.5, 0, 255).astype(np.uint8)
+        else:
+            self.steadier.reset()
         if self.preserve_colors:  # after the fade: luminance is linear, so once is enough
             styled = keep_colours(styled, small)
         out_w, out_h = self.output_size

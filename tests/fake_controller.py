@@ -15,7 +15,7 @@ class FakeController:
         self.styles = list(styles)
         self.calls: list[tuple[str, str | None]] = []
         self.called = threading.Condition()
-        self.state = {"style": self.styles[0], "strength": 1.0, "paused": False, "mirror": False, "privacy": False}
+        self.state = {"style": self.styles[0], "strength": 1.0, "steady": 0.5, "paused": False, "mirror": False, "privacy": False}
         self.slow_seconds = 0.0
 
     def status(self) -> dict:
@@ -39,13 +39,14 @@ class FakeController:
             if value not in self.styles:
                 raise CamStyleError(f"Unknown style '{value}'.", "Available styles: " + ", ".join(self.styles) + ".")
             state["style"] = value
-        elif action in ("strength", "strength_up", "strength_down"):
-            value = {"strength_up": "+0.1", "strength_down": "-0.1"}.get(action, value)
+        elif action.startswith(("strength", "steady")):
+            key, high = ("strength", 1.0) if action.startswith("strength") else ("steady", 0.9)
+            value = {"_up": "+0.1", "_down": "-0.1"}.get(action[len(key):], value)
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise CamStyleError(f"Strength {value!r} is not a number.", "Give 0..1, +0.1 or -0.1.") from None
-            state["strength"] = round(min(1.0, max(0.0, state["strength"] + number if value[0] in "+-" else number)), 3)
+                raise CamStyleError(f"{key.capitalize()} {value!r} is not a number.", "Give a level, +0.1 or -0.1.") from None
+            state[key] = round(min(high, max(0.0, state[key] + number if value[0] in "+-" else number)), 3)
         elif action in ("pause", "mirror", "privacy"):
             state[{"pause": "paused"}.get(action, action)] = not state[{"pause": "paused"}.get(action, action)]
         elif action == "crash":

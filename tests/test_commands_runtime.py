@@ -67,6 +67,8 @@ def test_run_stops_after_n_frames_and_writes_stats(tmp_path, styles):
     (["run", "--source", "demo", "--style", "nope"], 5, ["Unknown style 'nope'", "swap"]),
     (["run", "--source", "demo", "--record", "{blocker}/out.mp4"], 4, ["Cannot write", "out.mp4"]),
     (["run", "--source", "demo", "--inference-size", "big"], 2, ["--inference-size big is not a size"]),
+    (["run", "--source", "demo", "--steady", "2"], 2, ["style.steady = 2.0 on the command line", "from 0 to 0.9"]),
+    (["stylize", "{notes}", "-o", "{tmp}/out.mp4", "--steady", "-1"], 2, ["--steady -1 is out of range"]),
     (["stylize", "{notes}", "-o", "{tmp}/out.png", "--style", "swap"], 2, ["not an image CamStyle can read"]),
 ])
 def test_bad_input_gets_one_clear_message(tmp_path, styles, args, code, words):
@@ -194,6 +196,7 @@ def test_bench_reports_model_and_pipeline_numbers(styles, capsys):
     for key in ("fps_out", "latency_ms", "dropped", "rss_mb", "first_frame_s"):
         assert key in pipeline
     assert pipeline["output_size"] == [1280, 720] and pipeline["fps_out"] > 10
+    assert pipeline["steady"] == 0.5 and 0 < report["steadier"]["median_ms"] <= report["steadier"]["p95_ms"]
 
 
 def test_bench_without_styles_uses_a_stand_in_network(capsys):

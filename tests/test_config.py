@@ -72,6 +72,7 @@ def test_strength_message_names_key_value_file_and_range():
 @pytest.mark.parametrize("section, key, value, reason", [
     ("style", "strength", "-0.1", "from 0 to 1"),
     ("style", "strength", '"high"', "from 0 to 1"),
+    ("style", "steady", "0.95", "from 0 to 0.9"),
     ("style", "inference_width", "321", "multiple of 4"),
     ("style", "inference_height", "0", "from 4 to"),
     ("style", "name", '"Starry Night"', "style name"),

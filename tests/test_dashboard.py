@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import sys
 import termios
 import time
@@ -32,10 +33,11 @@ def rendered(renderable, width: int = 120) -> str:
 
 def test_status_panel_shows_style_rates_latency_and_sizes():
     status = FakeController().status()
-    status.update(style="starry_night", strength=0.7, mirror=True, message="camera unavailable - reconnecting")
+    status.update(style="starry_night", strength=0.7, steady=0.0, mirror=True, message="camera unavailable - reconnecting")
     text = rendered(render_status(status))
     assert "Starry Night" in text and "starry_night · 2/3" in text
     assert "0.70" in text and "█" in text
+    assert re.search(r"Steady +░+ +off", text) and "[/] steady" in text
     assert "LIVE" in text and "MIRROR" in text
     assert "in 30.0" in text and "out 29.9 fps" in text
     assert "p50 23.1 ms" in text and "p95 31.4 ms" in text
@@ -73,11 +75,11 @@ def test_an_empty_status_still_renders():
 def test_dashboard_keys_drive_the_controller():
     controller = FakeController()
     board = Dashboard(controller, console=Console(record=True, width=120), keys=False)
-    for key in ("n", "N", "+", "-", " ", "m", "o", "right", "left", "up", "q"):
+    for key in ("n", "N", "+", "-", "]", "[", " ", "m", "o", "right", "left", "up", "q"):
         assert board.handle_key(key)
     assert not board.handle_key("x")
-    assert [a for a, _ in controller.calls] == ["next", "next", "strength_up", "strength_down", "pause", "mirror",
-                                                "privacy", "next", "prev", "strength_up", "quit"]
+    assert [a for a, _ in controller.calls] == ["next", "next", "strength_up", "strength_down", "steady_up", "steady_down",
+                                                "pause", "mirror", "privacy", "next", "prev", "strength_up", "quit"]
 
 
 def test_a_refused_key_shows_as_a_notice():
@@ -132,7 +134,7 @@ def test_keys_from_a_terminal_in_cbreak_mode_and_the_terminal_is_restored(monkey
 def test_status_line_for_logs():
     status = {**FakeController().status(), "paused": True, "message": "camera unavailable - reconnecting"}
     line = status_line(status)
-    assert line == ("style mosaic 1.00 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
+    assert line == ("style mosaic 1.00 steady 0.50 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
                     " | paused | camera unavailable - reconnecting")
 
 

@@ -55,6 +55,19 @@ def test_warping_error_is_the_floor_for_a_still_clip_and_rises_with_flicker(clip
     assert noisy["swap"]["warping_error"] == pytest.approx(noisy["source"]["warping_error"], rel=1e-4)
 
 
+def test_steady_measures_the_published_video_for_both_networks(clips):
+    net = install("net", slim_johnson_model(seed=1))
+    swap = install("swap", colour_matrix_model())
+    alone = evaluate.evaluate(net, [clips["noisy"]], frames=6, baseline=swap, vgg_losses=False)
+    steadied = evaluate.evaluate(net, [clips["noisy"]], frames=6, baseline=swap, vgg_losses=False, steady=0.5)
+    assert alone["steady"] == 0 and steadied["steady"] == 0.5 and "steadying 0.5" in " ".join(steadied["notes"])
+    before, after = alone["clips"][0]["results"], steadied["clips"][0]["results"]
+    assert after["source"] == before["source"]  # the floor is the camera's, never steadied
+    for name in ("net", "swap"):
+        assert after[name]["warping_error"] < 0.8 * before[name]["warping_error"]
+        assert after[name]["noise_sensitivity"] == before[name]["noise_sensitivity"]  # the network's own
+
+
 def test_flow_accounts_for_camera_motion(clips):
     source = evaluate.read_clip(clips["panning"], 6, SIZE)
     frames = [f.astype(np.float32) / 255 for f in source]
@@ -128,7 +141,7 @@ def test_eval_command_json_and_table(clips, tmp_path):
     assert "--no-vgg" in table.stdout
 
 
-@pytest.mark.parametrize("case", ["unknown_style", "missing_video", "unreadable_video", "bad_size"])
+@pytest.mark.parametrize("case", ["unknown_style", "missing_video", "unreadable_video", "bad_size", "bad_steady"])
 def test_eval_command_bad_input_gets_one_clear_message(case, clips, tmp_path):
     install("swap", colour_matrix_model())
     args = ["--style", "swap", clips["static"]]
@@ -139,12 +152,15 @@ def test_eval_command_bad_input_gets_one_clear_message(case, clips, tmp_path):
     elif case == "unreadable_video":
         args[2] = tmp_path / "junk.mp4"
         args[2].write_bytes(b"\x00" * 100)
-    else:
+    elif case == "bad_size":
         args += ["--size", "big"]
+    else:
+        args += ["--steady", "1.5"]
     result = camstyle("eval", *args)
     assert result.returncode not in (0, 1) and "Traceback" not in result.stderr
     assert {"unknown_style": "Unknown style", "missing_video": "does not exist",
-            "unreadable_video": "not a readable video", "bad_size": "--size"}[case] in result.stderr
+            "unreadable_video": "not a readable video", "bad_size": "--size",
+            "bad_steady": "--steady 1.5 is out of range"}[case] in result.stderr
     assert result.stderr.count("\n") <= 3  # one message and its hint, nothing from FFmpeg
 
 

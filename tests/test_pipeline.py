@@ -18,7 +18,7 @@ from camstyle.outputs import Output
 from camstyle.pipeline import Controller, LatestBox, PhaseLock, PipelineSettings
 from camstyle.sources import CameraSource, SyntheticSource
 
-STATUS_KEYS = {"style", "styles", "strength", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
+STATUS_KEYS = {"style", "styles", "strength", "steady", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
                "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
                "inference_size", "output_size", "cpu_percent", "uptime_s", "message"}
 
@@ -208,6 +208,12 @@ def test_actions_change_the_running_pipeline(style_dir):
         assert c.dispatch("strength_up")["strength"] == 1.0
         assert c.dispatch("strength_down")["strength"] == 0.9
         c.dispatch("strength", "1")
+        assert c.dispatch("steady", "0.8")["steady"] == 0.8 and c.stylizer.steady == 0.8
+        assert c.dispatch("steady", "+0.3")["steady"] == 0.9  # clamped to the most steadying
+        assert c.dispatch("steady", "0")["steady"] == 0.0
+        for bad in ("0.95", "1", "x", None):
+            with pytest.raises(CamStyleError):
+                c.dispatch("steady", bad)
         assert c.dispatch("pause")["paused"] is True
         assert wait_until(lambda: output.frame[5, 5].tolist() != [0, 0, 255])  # the camera, unstyled
         assert c.dispatch("pause")["paused"] is False

@@ -85,6 +85,29 @@ def test_process_resizes_blends_and_mirrors(tmp_path):
     assert mirrored[45, 150, 1] == 255 and mirrored[45, 10, 1] == 0
 
 
+def test_steadying_calms_shimmer_and_forgets_across_a_pause(tmp_path):
+    swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
+    rng = np.random.default_rng(0)
+    still = cv2.GaussianBlur(rng.integers(0, 256, (90, 160, 3)).astype(np.uint8), (0, 0), 2)
+    frames = [np.clip(still + rng.normal(0, 6, still.shape), 0, 255).astype(np.uint8) for _ in range(10)]
+
+    def shimmer(steady: float) -> float:
+        stylizer = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=steady)
+        stylizer.load(swap)
+        out = [stylizer.process(f).astype(np.float32) for f in frames]
+        return float(np.mean([np.abs(b - a).mean() for a, b in zip(out[2:], out[3:])]))
+
+    assert shimmer(0.5) < 0.8 * shimmer(0.0)
+    plain = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=0.0)
+    plain.load(swap)
+    stylizer = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=0.9)
+    stylizer.load(swap)
+    stylizer.process(frames[0])
+    assert not np.array_equal(stylizer.process(frames[1]), plain.process(frames[1]))
+    stylizer.process(frames[1], passthrough=True)  # a pause: what was held is forgotten
+    assert np.array_equal(stylizer.process(frames[2]), plain.process(frames[2]))
+
+
 def test_preserve_colors_keeps_camera_chroma(tmp_path):
     red = style_file(tmp_path, "red", onnx_models.constant_colour_model((1.0, 0.0, 0.0)))
     stylizer = Stylizer(inference_size=(64, 40), output_size=(64, 40), preserve_colors=True)

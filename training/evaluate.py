@@ -12,6 +12,9 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
   contrast / colourfulness  with --style-image: the output's luminance spread and its
                   colourfulness (Hasler & Suesstrunk 2003) as ratios to the painting's; 1 is
                   the painting's, far below 1 is the grey wash that a loss curve does not show.
+  --steady S      measures what the camera publishes with that steadying (camstyle.steady) on
+                  every network's output, the style's and the baseline's alike; the noise
+                  sensitivity stays the network's own.
   style / content loss  the training definitions (VGG16); needs torch, so both are skipped
                   with a note without it. The style loss also needs --style-image PAINTING
                   (styles do not ship their painting).
@@ -23,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from camstyle.errors import CamStyleError
 from camstyle.frames import fit_frame
+from camstyle.steady import Steadier
 from camstyle.styles import StyleInfo
 from camstyle.stylizer import round8
 from training import flow
@@ -183,7 +188,7 @@ class VGGScorer:
 
 def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple[int, int] | None = None,
              baseline: StyleInfo | None = None, style_image: Path | None = None, vgg_weights: Path | None = None,
-             provider: str = "cpu", vgg_losses: bool = True) -> dict:
+             provider: str = "cpu", vgg_losses: bool = True, steady: float = 0.0) -> dict:
     """All metrics for every clip, as a JSON-ready dict."""
     size = size or style.inference_size or INFERENCE_SIZE
     size = (round8(size[0]), round8(size[1]))
@@ -204,8 +209,12 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         picked = evenly(len(src), VGG_FRAMES)
         sample = [src[i] for i in picked]
         results = {"source": {"warping_error": warping_error(src, flows)}}
+        greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in source]
         for name, model in models.items():
             outputs = [model(f) for f in src]
+            if steady > 0:
+                steadier = Steadier(steady)
+                outputs = [steadier(grey, out) for grey, out in zip(greys, outputs)]
             sample_outputs = [outputs[i] for i in picked]
             metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample),
                        "blown_highlights": blown_highlights(sample_outputs, sample)}
@@ -220,6 +229,8 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
              "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]",
              "blown highlights: share of the source's bright subject (luminance >= 120/255, not clipped) "
              "rendered pure white; '-' where the clip has none"]
+    if steady > 0:
+        notes.append(f"steadying {steady:g} on every network's output, as `camstyle run --steady {steady:g}` publishes it")
     if painting is not None:
         notes.append("contrast and colourfulness: the output's luminance standard deviation and Hasler-Suesstrunk "
                      "colourfulness as ratios to the painting's; near 1 keeps the painting's look, far below 1 is a wash")
@@ -227,5 +238,5 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         notes.append(scorer.note)
     if "vgg" in scorer._state:
         notes.append(f"style and content losses: the training definitions with the VGG16 from {scorer._state['vgg'].source}")
-    return {"style": style.name, "baseline": baseline.name if baseline else None, "size": list(size),
+    return {"style": style.name, "baseline": baseline.name if baseline else None, "size": list(size), "steady": steady,
             "flow": flow.FLOW_NAME, "clips": clips, "notes": notes}

@@ -1,7 +1,7 @@
 """Measure how fast CamStyle runs on this machine.
 
-Two parts: the style network alone (milliseconds per frame at the inference size, per
-style), and the whole pipeline (demo clip -> stylizer -> no output at the configured
+Three parts: the style network alone (milliseconds per frame at the inference size, per
+style), the steadying step alone at the same size, and the whole pipeline (demo clip -> stylizer -> no output at the configured
 output size and frame rate): published fps, capture-to-publish latency, dropped frames,
 memory and the time to the first stylized frame. With no style installed, a network with
 the cost of the fast style architecture (random weights) stands in.
@@ -48,6 +48,29 @@ def time_model(model, size: tuple[int, int], max_runs: int = 40, max_seconds: fl
     return {"median_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2), "runs": len(times)}
 
 
+def time_steadier(size: tuple[int, int], hold: float, runs: int = 40) -> dict:
+    """Median and p95 milliseconds of one steadying step on a panning picture of `size`."""
+    import time
+
+    import numpy as np
+
+    from camstyle.stats import percentile
+    from camstyle.steady import Steadier
+
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 256, (size[1], size[0] + runs + 2), dtype=np.uint8)
+    styled = rng.uniform(0, 255, (size[1], size[0], 3)).astype(np.float32)
+    steadier, times = Steadier(hold or 0.5), []
+    for i in range(runs + 2):
+        grey = np.ascontiguousarray(wide[:, i:i + size[0]])
+        start = time.perf_counter()
+        steadier(grey, styled)
+        if i >= 2:  # the first step only remembers the frame
+            times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"hold": hold, "median_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2)}
+
+
 def run_pipeline(settings, style_dirs, seconds: float) -> dict:
     """Run demo -> stylizer -> null output for `seconds`; the run's statistics."""
     import time
@@ -71,7 +94,7 @@ def run_pipeline(settings, style_dirs, seconds: float) -> dict:
     return {
         "style": status["style"], "source": status["source"], "seconds": round(wall, 2),
         "output_size": status["output_size"], "inference_size": status["inference_size"],
-        "fps_target": settings.fps,
+        "fps_target": settings.fps, "steady": settings.steady,
         "fps_out": round((frames_out - 1) / span, 2) if span > 0 else 0.0,
         "fps_styled": round(status["frames_styled"] / wall, 2), "fps_in": round(status["frames_in"] / wall, 2),
         "latency_ms": status["latency_ms"], "stage_ms": status["stage_ms"], "dropped": status["dropped"],
@@ -117,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         # The pipeline first, so that its start-up time includes probing providers.
         pipeline = run_pipeline(dataclasses.replace(settings, style=styles[0].name), style_dirs, args.seconds)
         results = _time_models(styles, settings)
+        results["steadier"] = time_steadier(tuple(results["inference_size"]), settings.steady)
     results.update(pipeline=pipeline, synthetic=styles[0].name == SYNTHETIC and style_dirs is not None,
                    cpu_count=os.cpu_count())
     if args.json:
@@ -164,8 +188,13 @@ def _print_tables(results: dict) -> None:
         table.add_row(label, f"{m['median_ms']:.1f}", f"{m['p95_ms']:.1f}",
                       f"{1000 / m['median_ms']:.1f}" if m["median_ms"] else "-", f"{m['load_ms']:.0f}")
     console.print(table)
+    st = results["steadier"]
+    console.print(f"Steadying step alone: {st['median_ms']:.1f} ms median, {st['p95_ms']:.1f} ms p95 "
+                  f"({'on at ' + format(st['hold'], 'g') if st['hold'] else 'off in the config; timed at 0.5'})",
+                  markup=False)
     p = results["pipeline"]
-    console.print(f"\nWhole pipeline: {p['source']} -> {p['style']} -> null output, "
+    steady = f"steady {p['steady']:g}" if p["steady"] else "steady off"
+    console.print(f"\nWhole pipeline: {p['source']} -> {p['style']} ({steady}) -> null output, "
                   f"{'x'.join(map(str, p['output_size']))} at {p['fps_target']:g} fps for {p['seconds']:g} s",
                   style="italic", markup=False)
     table = Table()

@@ -3,6 +3,7 @@
   camstyle ctl next | prev            switch to the next / previous style
   camstyle ctl style NAME             switch to a style by name
   camstyle ctl strength 0.7           set the strength (0..1), or change it: +0.1, -0.1
+  camstyle ctl steady 0.7             set the steadying (0 = off .. 0.9), or change it: +0.1, -0.1
   camstyle ctl pause                  toggle pass-through (camera unstyled)
   camstyle ctl mirror                 toggle mirroring
   camstyle ctl privacy                toggle the "camera off" frame
@@ -18,18 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 
+from camstyle.config import MAX_STEADY
 from camstyle.errors import ConfigError
 
-HELP = "control a running CamStyle (next/prev style, strength, pause, privacy, status, quit)"
+HELP = "control a running CamStyle (next/prev style, strength, steady, pause, privacy, status, quit)"
 
-ACTIONS = ("next", "prev", "style", "strength", "pause", "mirror", "privacy", "status", "quit")
+ACTIONS = ("next", "prev", "style", "strength", "steady", "pause", "mirror", "privacy", "status", "quit")
 NEEDS_VALUE = {"style": "a style name, e.g. `camstyle ctl style mosaic`",
-               "strength": "a value from 0 to 1 or a change like +0.1 or -0.1, e.g. `camstyle ctl strength 0.7`"}
+               "strength": "a value from 0 to 1 or a change like +0.1 or -0.1, e.g. `camstyle ctl strength 0.7`",
+               "steady": f"a value from 0 to {MAX_STEADY} or a change like +0.1 or -0.1, e.g. `camstyle ctl steady 0.7`"}
+LEVEL_RANGE = {"strength": 1.0, "steady": MAX_STEADY}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS))
-    parser.add_argument("value", nargs="?", metavar="VALUE", help="style name for `style`; 0..1, +0.1 or -0.1 for `strength`")
+    parser.add_argument("value", nargs="?", metavar="VALUE", help="style name for `style`; a level or +0.1 / -0.1 for `strength` and `steady`")
     parser.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="how long to wait for an answer (default: 5)")
@@ -40,21 +44,23 @@ def _check_value(action: str, value: str | None) -> None:
         raise ConfigError(f"`camstyle ctl {action}` needs {NEEDS_VALUE[action]}.")
     if action not in NEEDS_VALUE and value is not None:
         raise ConfigError(f"`camstyle ctl {action}` takes no value (got {value!r}).", "See `camstyle ctl --help`.")
-    if action == "strength":
+    if action in LEVEL_RANGE:
         try:
             number = float(value)
         except ValueError:
             number = float("nan")
-        relative = value[:1] in "+-"
-        if number != number or (not relative and not 0 <= number <= 1) or (relative and abs(number) > 1):
-            raise ConfigError(f"Strength {value!r} is not valid.", f"Give {NEEDS_VALUE['strength']}.")
+        relative, high = value[:1] in "+-", LEVEL_RANGE[action]
+        if number != number or (not relative and not 0 <= number <= high) or (relative and abs(number) > high):
+            raise ConfigError(f"{action.capitalize()} {value!r} is not valid.", f"Give {NEEDS_VALUE[action]}.")
 
 
 def summary(status: dict) -> str:
     """One line after a change: what the camera shows now."""
     state = "camera off" if status.get("privacy") else "paused (unstyled)" if status.get("paused") else "live"
     flags = " · mirrored" if status.get("mirror") else ""
-    return f"{status.get('style') or '-'} · strength {float(status.get('strength') or 0):.2f} · {state}{flags}"
+    steady = float(status.get("steady") or 0)
+    return (f"{status.get('style') or '-'} · strength {float(status.get('strength') or 0):.2f} · "
+            f"steady {f'{steady:.2f}' if steady else 'off'} · {state}{flags}")
 
 
 def run(args: argparse.Namespace) -> int:

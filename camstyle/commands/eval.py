@@ -9,7 +9,8 @@ share of the bright subject (a lit face) blown out to pure white and,
 with PyTorch installed, the training's VGG style and content losses (the style loss needs
 --style-image). Lower is better for all of these. With --style-image, the output's contrast
 and colourfulness are also given as ratios to the painting's: near 1 is the painting's look,
-far below 1 a grey wash.
+far below 1 a grey wash. --steady S measures the video as `camstyle run` publishes it with that
+steadying; by default the networks are measured alone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-image", type=Path, metavar="PAINTING", help="the painting, for the style loss")
     parser.add_argument("--vgg-weights", type=Path, metavar="FILE", help="VGG16 weights for the style/content losses")
     parser.add_argument("--no-vgg", action="store_true", help="skip the style/content losses (quicker; no torch needed)")
+    parser.add_argument("--steady", type=float, default=0.0, metavar="S",
+                        help="measure the published video at this steadying (as `camstyle run --steady S`; default 0: the networks alone)")
     parser.add_argument("--provider", default="cpu", help="onnxruntime provider: cpu (default), cuda, auto, ...")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
@@ -49,13 +52,17 @@ def run(args: argparse.Namespace) -> int:
         raise CamStyleError("--frames must be at least 2.", "E.g. --frames 60.")
     if args.style_image is not None and not args.style_image.is_file():
         raise CamStyleError(f"Style image {args.style_image} does not exist.", "Pass the painting the style was trained on.")
+    from camstyle.config import MAX_STEADY
+
+    if not 0 <= args.steady <= MAX_STEADY:
+        raise CamStyleError(f"--steady {args.steady:g} is out of range.", f"Give 0 (off) to {MAX_STEADY}, e.g. --steady 0.5.")
     style = styles.find_style(args.style)
     baseline = styles.find_style(args.baseline) if args.baseline else None
 
     from training import evaluate
 
     report = evaluate.evaluate(style, args.videos, args.frames, size, baseline, args.style_image, args.vgg_weights,
-                                 args.provider, vgg_losses=not args.no_vgg)
+                                 args.provider, vgg_losses=not args.no_vgg, steady=args.steady)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -70,7 +77,8 @@ def print_report(report: dict) -> None:
     def number(value) -> str:
         return "-" if value is None else f"{value:.4g}"
 
-    table = Table(title=f"Style '{report['style']}' at {report['size'][0]}x{report['size'][1]}")
+    steadied = f", steadied {report['steady']:g}" if report.get("steady") else ""
+    table = Table(title=f"Style '{report['style']}' at {report['size'][0]}x{report['size'][1]}{steadied}")
     for column in ("clip", "frames", "output", "warping error", "noise sensitivity", "blown highlights", "contrast ÷ painting",
                    "colourfulness ÷ painting", "style loss", "content loss"):
         table.add_column(column, justify="left" if column in ("clip", "output") else "right")

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--style", metavar="NAME", help="style to start with (see `camstyle styles`)")
     group.add_argument("--strength", type=float, metavar="S", help="0 = camera only ... 1 = full style")
     group.add_argument("--inference-size", metavar="WxH", help="size the network runs at, e.g. 320x180 (larger = finer, slower)")
+    group.add_argument("--steady", type=float, metavar="S",
+                       help="steadying, 0 = off ... 0.9: calms the strokes' shimmer (default 0.5)")
     group.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                        help="keep the camera's colours, take only the brush strokes from the style")
     group.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip the image horizontally")
@@ -70,7 +72,7 @@ def overrides(args: argparse.Namespace) -> dict:
     return {
         "camera.source": args.source, "style.name": args.style, "style.strength": args.strength,
         "style.inference_width": inference_w, "style.inference_height": inference_h,
-        "style.preserve_colors": args.preserve_colors, "style.mirror": args.mirror,
+        "style.steady": args.steady, "style.preserve_colors": args.preserve_colors, "style.mirror": args.mirror,
         "runtime.provider": args.provider, "output.kind": args.output, "output.width": out_w, "output.height": out_h,
         "output.fps": args.fps, "output.device": args.device, "output.record_path": args.record,
     }
@@ -196,8 +198,9 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
     from camstyle.dashboard import Dashboard, LogReporter
 
     status = controller.status()
+    steady = f"steadied {status['steady']:g}" if status["steady"] else "not steadied"
     say(f"{status['source']} -> style {status['style'] or '(none)'} on {status['provider']} at "
-        f"{'x'.join(map(str, status['inference_size']))} -> {status['output']} "
+        f"{'x'.join(map(str, status['inference_size']))}, {steady} -> {status['output']} "
         f"{'x'.join(map(str, status['output_size']))} at {settings.fps:g} fps")
     hotkeys = HotkeyListener.from_config(cfg.hotkeys, controller)
     view = Dashboard(controller) if use_dashboard else LogReporter(controller)

@@ -8,6 +8,7 @@ all. Video output has no sound track.
 examples:
   camstyle stylize photo.jpg -o photo_mosaic.png --style mosaic
   camstyle stylize clip.mp4 -o clip_mosaic.mp4 --style mosaic --strength 0.8 --preserve-colors
+  camstyle stylize clip.mp4 -o clip_raw.mp4 --style mosaic --steady 0   (the network alone)
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strength", type=float, default=1.0, metavar="S", help="0 = original ... 1 = full style (default 1)")
     parser.add_argument("--inference-size", metavar="WxH", help="size the network runs at (larger = finer strokes, slower)")
     parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
+    parser.add_argument("--steady", type=float, metavar="S",
+                        help="steadying of a video, 0 = off ... 0.9 (default: from the config, as the live camera)")
     parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
                         help="ONNX Runtime execution provider (default: from the config, usually auto)")
     parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
@@ -53,7 +56,8 @@ def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int
     from camstyle.stylizer import Stylizer
 
     stylizer = Stylizer(select_providers(args.provider or cfg.runtime.provider), cfg.runtime.threads,
-                        inference, size, args.strength, args.preserve_colors)
+                        inference, size, args.strength, args.preserve_colors,
+                        steady=cfg.style.steady if args.steady is None else args.steady)
     stylizer.load(style)
     return stylizer
 
@@ -81,8 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from camstyle.config import load_config
     from camstyle.frames import parse_size
 
+    from camstyle.config import MAX_STEADY
+
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
+    if args.steady is not None and not 0.0 <= args.steady <= MAX_STEADY:
+        raise ConfigError(f"--steady {args.steady:g} is out of range.", f"Give a value from 0 (off) to {MAX_STEADY}.")
     inference = None
     if args.inference_size:
         try:
