@@ -24,7 +24,9 @@ pytestmark = [
 def xvfb():
     """A private X server on a free display number (Xvfb picks it and reports it through -displayfd)."""
     read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", "640x480x24"],
+    # -noreset: by default Xvfb resets when its last client leaves, and refuses connections meanwhile
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-noreset",
+                               "-screen", "0", "640x480x24"],
                               pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     try:
@@ -67,7 +69,7 @@ def test_default_hotkeys_reach_the_controller(display):
     controller = FakeController()
     listener = controls.HotkeyListener(controls.bindings_from_config(HotkeysConfig()), controller)
     try:
-        assert listener.start() is True and listener.notice == ""
+        assert listener.start() is True and listener.notice == "", listener.notice
         assert press_until(controller, display, "ctrl+alt+n", "next")
         press(display, "ctrl+alt+Up")
         press(display, "ctrl+alt+o")
