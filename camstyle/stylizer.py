@@ -280,7 +280,7 @@ class Stylizer:
                 styled = cv2.addWeighted(styled, progress, fade_from.run(small), 1.0 - progress, 0.0)
         if self.steady > 0:
             steadied = self.steadier(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), styled.astype(np.float32))
-            styled = np.clip(steadied + 0.5, 0, 255).astype(np.uint8)
+            styled = cv2.convertScaleAbs(steadied)  # rounds and saturates to uint8 in one pass
         else:
             self.steadier.reset()
         if self.preserve_colors:  # after the fade: luminance is linear, so once is enough

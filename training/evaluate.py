@@ -209,7 +209,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
         picked = evenly(len(src), VGG_FRAMES)
         sample = [src[i] for i in picked]
         results = {"source": {"warping_error": warping_error(src, flows)}}
-        greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in source]
+        greys = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in source] if steady > 0 else []
         for name, model in models.items():
             outputs = [model(f) for f in src]
             if steady > 0:

@@ -82,10 +82,8 @@ def _check_paths(source: Path, target: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle.config import load_config
+    from camstyle.config import MAX_STEADY, load_config
     from camstyle.frames import parse_size
-
-    from camstyle.config import MAX_STEADY
 
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
