@@ -28,7 +28,7 @@ class Steadier:
     def __init__(self, hold: float = 0.5):
         self.hold = hold
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: np.ndarray | None = None  # (x, y) of every pixel, per size
         self.reset()
 
     def reset(self) -> None:
@@ -45,9 +45,9 @@ class Steadier:
         if hold <= 0.0 or previous is None or previous.shape != styled.shape or prev_grey.shape != grey.shape:
             self._prev_grey, self._prev_out = grey, styled
             return styled
-        map_x, map_y = self._maps(self._flow.calc(grey, prev_grey, None))
-        warped_grey = cv2.remap(prev_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped_out = cv2.remap(previous, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        where = self._where(self._flow.calc(grey, prev_grey, None))
+        warped_grey = cv2.remap(prev_grey, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_out = cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         weight = cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR).astype(np.float32)
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
         weight -= TRUST_NONE * 255
@@ -59,9 +59,10 @@ class Steadier:
         self._prev_grey, self._prev_out = grey, out
         return out
 
-    def _maps(self, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        height, width = flow.shape[:2]
-        if self._grid is None or self._grid[0].shape != (height, width):
-            self._grid = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        xs, ys = self._grid
-        return xs + flow[..., 0], ys + flow[..., 1]
+    def _where(self, flow: np.ndarray) -> np.ndarray:
+        """The flow turned into remap's two-channel map (pixel -> where to sample), in place."""
+        if self._grid is None or self._grid.shape != flow.shape:
+            height, width = flow.shape[:2]
+            self._grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+        flow += self._grid
+        return flow

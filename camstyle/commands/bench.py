@@ -3,9 +3,9 @@
 Three parts: the style network alone (milliseconds per frame at the inference size, per
 style), the steadying step alone at the same size, and the whole pipeline (demo clip ->
 stylizer -> no output at the configured output size and frame rate): published fps,
-capture-to-publish latency, dropped frames,
-memory and the time to the first stylized frame. With no style installed, a network with
-the cost of the fast style architecture (random weights) stands in.
+capture-to-publish latency, dropped frames, memory and the time to the first stylized frame.
+With no style installed, a network with the cost of the fast style architecture (random
+weights) stands in.
 """
 
 from __future__ import annotations
