@@ -225,6 +225,26 @@ def test_out_of_range_scores_only_what_the_camera_clips():
     assert L.out_of_range(-over).item() > L.out_of_range(over).item()  # below black counts too
 
 
+def test_white_patches_score_only_white_the_source_does_not_have():
+    source = torch.full((1, 3, 8, 8), 0.6)
+    assert L.white_patches(torch.full((1, 3, 8, 8), 0.9), source).item() == 0  # bright, not white
+    assert L.white_patches(torch.full((1, 3, 8, 8), 0.9).index_fill(1, torch.tensor([0]), 1.0), source).item() == 0  # one channel full: a colour
+    white = torch.full((1, 3, 8, 8), 0.6)
+    white[..., :4, :] = 1.0  # half the picture pure white
+    assert L.white_patches(white, source).item() == pytest.approx(0.5 * (1 - 240 / 255) ** 2)
+    lamp = source.clone()
+    lamp[..., :4, :] = 1.0  # ... where the source is white too: allowed
+    assert L.white_patches(white, lamp).item() == 0
+
+
+def test_the_white_guard_joins_the_stability_terms_only(photos, painting, tiny_vgg):
+    run_job("white_on", painting, [photos], tiny_vgg, steps=3, white_weight=1000.0)
+    run_job("white_base", painting, [photos], tiny_vgg, steps=3, white_weight=1000.0, stability=False)
+    assert all("white" in entry for entry in read_log("white_on"))
+    assert not any("white" in entry for entry in read_log("white_base"))
+    assert checkpoint.load("white_on")["recipe"]["white_weight"] == 1000.0
+
+
 def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting, tiny_vgg, monkeypatch):
     from training import export
 
@@ -248,7 +268,7 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
 
 
 @pytest.mark.parametrize("weight", ["style_weight", "content_weight", "colour_weight", "contrast_weight", "tv_weight", "range_weight",
-                                    "noise_weight", "temporal_weight"])
+                                    "white_weight", "noise_weight", "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):
         train.resolve_recipe({weight: -1.0}, None, "x")

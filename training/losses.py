@@ -66,6 +66,14 @@ def out_of_range(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb - rgb.clamp(0, 1)).pow(2).mean()
 
 
+def white_patches(rgb: torch.Tensor, source: torch.Tensor, ceiling: float = 240 / 255) -> torch.Tensor:
+    """Mean squared rise of the output's darkest channel above the ceiling, or above the source's
+    where the source is brighter. A flat white patch is the steadiest picture of a lit face, so the
+    stability terms drift towards it; pixels already white in the source may stay white."""
+    limit = source.amin(1, keepdim=True).clamp(min=ceiling)
+    return (rgb.amin(1, keepdim=True) - limit).clamp(min=0).pow(2).mean()
+
+
 def total_variation(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean() + (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean()
 

@@ -9,6 +9,8 @@ With late_stability (--late-stability), stage 1 is the per-frame baseline's, ste
 the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
 then learns to hold them still, rather than learning from the start that a flat area is the
 steadiest one (styles/README.md measures both).
+An optional guard (white_weight) joins the stability terms: they drift towards the steadiest
+picture of a lit face, a flat white patch, and the guard holds its darkest channel under 240/255.
 
 The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight),
 since a fixed weight would be right for one painting and wrong for the next: the style terms'
@@ -75,6 +77,7 @@ class Recipe:
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range);
                                       # on udnie 1000 left 32 % of a lit face white where 100 left 78 % (styles/README.md)
+    white_weight: float = 0.0         # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
     late_stability: bool = False      # True: the image stage trains as the baseline does; the noise and temporal
                                       # terms join in the video stage (pair with a longer one: styles/README.md)
@@ -210,7 +213,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("--batch and --style-size must be positive, "
                         "--steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
     weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
-               recipe.tv_weight, recipe.range_weight, recipe.noise_weight, recipe.temporal_weight)
+               recipe.tv_weight, recipe.range_weight, recipe.white_weight, recipe.noise_weight, recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
@@ -331,6 +334,9 @@ class Trainer:
         if r.range_weight:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]
+        if noisy and r.white_weight:
+            terms["white"] = L.white_patches(y, x)
+            total = total + r.white_weight * terms["white"]
         rest, weights, extra = total.item(), {}, []
         if noisy:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))

@@ -26,7 +26,7 @@ HELP = "train a style from a painting and install it"
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "range_weight", "noise_share", "temporal_share",
+                  "contrast_weight", "tv_weight", "output", "range_weight", "white_weight", "noise_share", "temporal_share",
                   "noise_settle", "temporal_settle")
 
 
@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--range-weight", type=float,
                        help="weight of the raw output's distance from 0..1, where the camera clips it "
                             "(keeps lit faces from blowing out to white)")
+    group.add_argument("--white-weight", type=float,
+                       help="weight of the guard against pure-white patches on lit faces, which the stability terms "
+                            "drift towards; it joins with them (default 0: off; see styles/README.md)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
     group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
     group.add_argument("--noise-share", type=float,
