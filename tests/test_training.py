@@ -267,7 +267,7 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
     assert past_range[100.0] < 0.3 * past_range[0.0]
 
 
-@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "colour_weight", "contrast_weight", "tv_weight", "range_weight",
+@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight", "contrast_weight", "tv_weight", "range_weight",
                                     "white_weight", "noise_weight", "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):
@@ -371,6 +371,9 @@ def test_video_stage_settings_may_change_until_it_starts():
         train.resolve_recipe({"temporal_share": 0.25}, {**stage1_done, "step": train.RECIPE.steps + 1}, "x")
     with pytest.raises(CamStyleError, match="noise_share"):
         train.resolve_recipe({"noise_share": 0.05}, stage1_done, "x")
+    assert train.resolve_recipe({"video_content_weight": 0.5}, stage1_done, "x").video_content_weight == 0.5
+    with pytest.raises(CamStyleError, match="content_weight"):
+        train.resolve_recipe({"content_weight": 0.5}, stage1_done, "x")  # the image stage's is learnt already
 
 
 def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, tmp_path):
@@ -481,6 +484,19 @@ def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, pain
     err = capsys.readouterr().err
     assert "--late-stability adds the stability terms late, --no-stability leaves them out" in err
     assert "Traceback" not in err
+
+
+def test_video_content_weight_changes_the_video_stage_only(photos, painting, tiny_vgg, tmp_path):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    common = dict(steps=3, temporal_steps=2, temporal_pairs=3, late_stability=True)
+    run_job("content_same", painting, [photos, video], tiny_vgg, **common)
+    state = run_job("content_light", painting, [photos, video], tiny_vgg, video_content_weight=0.25, **common)
+    same, light = read_log("content_same"), read_log("content_light")
+    assert losses_of(same[:3]) == losses_of(light[:3])  # the image stage keeps --content-weight
+    first = 3  # the first video step: same network and batch, so only the content weight differs
+    assert light[first]["content"] == pytest.approx(same[first]["content"])
+    assert light[first]["loss"] < same[first]["loss"] - 0.5 * same[first]["content"]
+    assert state["recipe"]["video_content_weight"] == 0.25
 
 
 def test_forced_device_that_is_missing_is_a_clear_error():

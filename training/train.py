@@ -70,6 +70,8 @@ class Recipe:
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
     content_weight: float = 1.0
+    video_content_weight: float | None = None  # the video stage's content weight (None: content_weight); lower lets a
+                                      # steady network keep more of the painting on close-ups (styles/README.md)
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
@@ -95,7 +97,8 @@ class Recipe:
 
 RECIPE = Recipe()
 RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer
-VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs"}  # ... and these until it starts
+# ... and these, until the video stage starts
+VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
 
 
 @dataclass
@@ -212,8 +215,9 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
         problems.append("--batch and --style-size must be positive, "
                         "--steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
-    weights = (recipe.style_weight, recipe.content_weight, recipe.colour_weight, recipe.contrast_weight,
-               recipe.tv_weight, recipe.range_weight, recipe.white_weight, recipe.noise_weight, recipe.temporal_weight)
+    weights = (recipe.style_weight, recipe.content_weight, recipe.video_content_weight, recipe.colour_weight,
+               recipe.contrast_weight, recipe.tv_weight, recipe.range_weight, recipe.white_weight, recipe.noise_weight,
+               recipe.temporal_weight)
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
@@ -326,7 +330,8 @@ class Trainer:
                  "content": L.content_loss(feats, {r.content_layer: content[r.content_layer].float()}, r.content_layer),
                  "colour": L.colour_loss(y, self.colour_target),
                  "tv": L.total_variation(y)}
-        total = (r.style_weight * terms["style"] + r.content_weight * terms["content"]
+        content_weight = r.video_content_weight if video and r.video_content_weight is not None else r.content_weight
+        total = (r.style_weight * terms["style"] + content_weight * terms["content"]
                  + r.colour_weight * terms["colour"] + r.tv_weight * terms["tv"])
         if r.contrast_weight:
             terms["contrast"] = L.contrast_loss(y, self.contrast_target)

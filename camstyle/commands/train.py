@@ -25,9 +25,9 @@ HELP = "train a style from a painting and install it"
 
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
-                  "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer", "colour_weight",
-                  "contrast_weight", "tv_weight", "output", "range_weight", "white_weight", "noise_share", "temporal_share",
-                  "noise_settle", "temporal_settle")
+                  "video_content_weight", "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer",
+                  "colour_weight", "contrast_weight", "tv_weight", "output", "range_weight", "white_weight", "noise_share",
+                  "temporal_share", "noise_settle", "temporal_settle")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--architecture", choices=tuple(ARCHITECTURES), help="transform network")
     group.add_argument("--style-weight", type=float)
     group.add_argument("--content-weight", type=float)
+    group.add_argument("--video-content-weight", type=float,
+                       help="the content weight in the video stage (default: --content-weight's); lower keeps more of "
+                            "the painting on close-ups at some flicker; may change on --resume until that stage starts")
     group.add_argument("--content-layer", choices=("relu2_2", "relu3_3"))
     group.add_argument("--colour-weight", type=float, help="weight of the match to the painting's colour statistics")
     group.add_argument("--contrast-weight", type=float, help="weight of the match to the painting's contrast (colour covariance)")
