@@ -267,8 +267,9 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
     assert past_range[100.0] < 0.3 * past_range[0.0]
 
 
-@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight", "contrast_weight", "tv_weight", "range_weight",
-                                    "white_weight", "noise_weight", "temporal_weight"])
+@pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight",
+                                    "contrast_weight", "tv_weight", "range_weight", "white_weight", "noise_weight",
+                                    "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):
         train.resolve_recipe({weight: -1.0}, None, "x")

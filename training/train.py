@@ -215,9 +215,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
     if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
         problems.append("--batch and --style-size must be positive, "
                         "--steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
-    weights = (recipe.style_weight, recipe.content_weight, recipe.video_content_weight, recipe.colour_weight,
-               recipe.contrast_weight, recipe.tv_weight, recipe.range_weight, recipe.white_weight, recipe.noise_weight,
-               recipe.temporal_weight)
+    weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and --lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:

@@ -25,9 +25,9 @@ HELP = "train a style from a painting and install it"
 
 # option -> Recipe field, for the options that change what is learned
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
-                  "video_content_weight", "noise_weight", "temporal_weight", "style_size", "lr", "seed", "content_layer",
-                  "colour_weight", "contrast_weight", "tv_weight", "output", "range_weight", "white_weight", "noise_share",
-                  "temporal_share", "noise_settle", "temporal_settle")
+                  "video_content_weight", "noise_weight", "temporal_weight", "style_size", "lr", "seed",
+                  "content_layer", "colour_weight", "contrast_weight", "tv_weight", "output", "range_weight",
+                  "white_weight", "noise_share", "temporal_share", "noise_settle", "temporal_settle")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
