@@ -206,6 +206,65 @@ def test_held_auto_weight_ignores_a_spike_in_the_loss():
     assert restored(term=1.0, rest=1.0, auto_shares=0.1) == pytest.approx(start)
 
 
+class FakeTrainer:
+    """What Rollback touches: state_dict and load_state_dict."""
+    def __init__(self):
+        self.w, self.rng = torch.zeros(3), "data order"
+
+    def state_dict(self):
+        return {"model": {"w": self.w}, "rng": self.rng}
+
+    def load_state_dict(self, state):
+        self.w, self.rng = state["model"]["w"].clone(), state["rng"]
+
+
+def test_rollback_puts_back_weights_from_before_a_blow_up_and_keeps_the_data_order():
+    from training.rollback import Rollback
+
+    guard, trainer, rng = Rollback(every=100, window=10), FakeTrainer(), np.random.default_rng(0)
+    for step in range(1, 1001):  # a noisy but healthy run: batch-1 style losses spread over 5x
+        trainer.w += 1
+        assert guard.observe(step, float(0.6 * rng.lognormal(0, 0.5)), trainer) is None
+    trainer.w += 1000
+    trainer.rng = "moved on"
+    back = [guard.observe(1000 + i, 500.0, trainer) for i in range(1, 11)]
+    assert back[:-1] == [None] * 9 and 800 <= back[-1] <= 900
+    assert torch.equal(trainer.w, torch.full((3,), float(back[-1]))) and trainer.rng == "moved on"
+
+
+def test_rollback_gives_up_with_a_clear_message():
+    from training.rollback import Rollback
+
+    guard, trainer = Rollback(every=10, window=1, limit=2), FakeTrainer()
+    with pytest.raises(CamStyleError, match="diverged"):  # nothing kept yet
+        guard.restore(trainer, "the loss is nan")
+    guard = Rollback(every=10, window=1, limit=2)
+    for step in range(1, 31):
+        guard.observe(step, 1.0, trainer)
+    assert guard.observe(31, 1e4, trainer) is not None and guard.observe(32, float("nan"), trainer) is not None
+    with pytest.raises(CamStyleError, match="lower learning rate"):
+        guard.observe(33, 1e4, trainer)
+
+
+def test_a_run_that_blows_up_goes_on_from_earlier_weights(photos, painting, tiny_vgg, monkeypatch):
+    step, calls = train.Trainer.step, []
+
+    def sabotaged(self, batch):
+        calls.append(1)
+        if len(calls) == 70:  # one bad update: the last layer's weights 100 times too large
+            with torch.no_grad():
+                list(self.net.parameters())[-2].mul_(100)
+        return step(self, batch)
+
+    monkeypatch.setattr(train.Trainer, "step", sabotaged)
+    state = run_job("blown", painting, [photos], tiny_vgg, steps=90)
+    log = read_log("blown")
+    assert [e["step"] for e in log] == list(range(1, 91)) and len(calls) > 90  # steps redone after going back
+    healthy = np.median([e["style"] for e in log[40:60]])
+    assert max(e["style"] for e in log[40:]) < 20 * healthy  # the blown steps were dropped from the log
+    assert np.mean([e["style"] for e in log[-5:]]) < 3 * healthy and state["step"] == 90
+
+
 def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     g = torch.Generator().manual_seed(0)
     painting = torch.rand(1, 3, 64, 64, generator=g)

@@ -21,7 +21,8 @@ follows the perceptual loss only, and the term falls until its pull balances the
 kept following its falling term, its pull would grow without end and flatten the picture. The
 noise weight follows its term (which falls by orders of magnitude from the random start) for
 4000 steps and then holds still: a weight that scales with the loss feeds back on itself, and
-image stages twice that long diverged into a flat picture (styles/README.md).
+image stages twice that long diverged into a flat picture (styles/README.md). Should a run still
+blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 
 Every default is in RECIPE; a run folder holds checkpoints, preview grids and log.jsonl.
 """
@@ -51,6 +52,7 @@ import torch
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
 from training import checkpoint, data, losses as L
+from training.rollback import Rollback
 from training.networks import ARCHITECTURES, DEFAULT_OUTPUT, OUTPUTS, build_network
 from training.vgg import LAYERS, VGGFeatures, load_vgg
 
@@ -120,6 +122,10 @@ class Job:
     artist: str = ""
     year: int | None = None
     install: bool = True
+
+
+class Diverged(Exception):
+    """A step's loss was not a number: the step is not taken (rollback.Rollback goes back)."""
 
 
 class TrainingInterrupted(Exception):
@@ -353,8 +359,7 @@ class Trainer:
             total = total + weights[label] * term
         values = {"loss": total.item(), **{k: v.item() for k, v in terms.items()}, **weights}
         if not np.isfinite(values["loss"]):
-            raise CamStyleError(f"Training diverged (the loss is {values['loss']}).",
-                                "Use a lower learning rate, e.g. --lr 5e-4, with --restart.")
+            raise Diverged(f"the loss is {values['loss']}")
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self.scaler.step(self.opt)
@@ -535,6 +540,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     started = time.monotonic()
+    guard = Rollback()
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -544,7 +550,20 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         while step < total_steps:
             stage = "image" if step < recipe.steps else "temporal"
             batch = (dataset.batch(recipe.batch, trainer.rng),) if stage == "image" else pairs.batch(recipe.batch, trainer.rng)
-            values = trainer.step(batch)
+            try:
+                values = trainer.step(batch)
+            except Diverged as exc:
+                back = guard.restore(trainer, str(exc))
+            else:
+                back = guard.observe(step + 1, values["style"], trainer)
+            if back is not None:
+                console.print(f"[yellow]The run blew up at step {step + 1}; it goes on from the weights of step {back}.[/]")
+                step = back
+                trim_log(run / "log.jsonl", step)
+                window.clear()
+                recent.clear()
+                progress.update(task, completed=step)
+                continue
             step += 1
             for k, v in values.items():
                 window.setdefault(k, []).append(v)
