@@ -52,8 +52,8 @@ import torch
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
 from training import checkpoint, data, losses as L
-from training.rollback import Rollback
 from training.networks import ARCHITECTURES, DEFAULT_OUTPUT, OUTPUTS, build_network
+from training.rollback import Rollback
 from training.vgg import LAYERS, VGGFeatures, load_vgg
 
 
