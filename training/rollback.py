@@ -24,8 +24,7 @@ class Rollback:
         self.every, self.window, self.factor, self.limit = every, window, factor, limit
         self.means: deque[float] = deque(maxlen=history)  # recent windows' mean style loss
         self.current: list[float] = []
-        self.fresh: tuple[int, dict] | None = None  # the newest weights kept ...
-        self.kept: tuple[int, dict] | None = None   # ... and the ones before: at least `every` steps old
+        self.snapshots: deque[tuple[int, dict]] = deque(maxlen=2)  # (step, weights); the older is >= `every` steps old
         self.rollbacks = 0
 
     def observe(self, step: int, style: float, trainer) -> int | None:
@@ -36,23 +35,23 @@ class Rollback:
         mean, self.current = float(np.mean(self.current)), []
         typical = float(np.median(self.means)) if len(self.means) >= 5 else None
         if not np.isfinite(mean) or (typical is not None and mean > self.factor * typical):
-            return self.restore(trainer, f"the style loss jumped to {mean:.3g} from about {typical:.3g}"
-                                if typical is not None else f"the style loss is {mean}")
+            before = f" from about {typical:.3g}" if typical else ""
+            return self.restore(trainer, f"the style loss rose to {mean:.3g}{before}")
         self.means.append(mean)
-        if self.fresh is None or step - self.fresh[0] >= self.every:
-            self.kept, self.fresh = self.fresh, (step, copy.deepcopy(weights(trainer)))
+        if not self.snapshots or step - self.snapshots[-1][0] >= self.every:
+            self.snapshots.append((step, copy.deepcopy(weights(trainer))))
         return None
 
     def restore(self, trainer, why: str) -> int:
         """Put back the kept weights, or explain that there are none to go back to."""
-        back = self.kept or self.fresh
         self.rollbacks += 1
-        if back is None or self.rollbacks > self.limit:
+        if not self.snapshots or self.rollbacks > self.limit:
             raise CamStyleError(f"Training diverged ({why}).",
                                 "Use a lower learning rate, e.g. --lr 5e-4, with --restart.")
-        step, state = back
-        trainer.load_state_dict({**trainer.state_dict(), **copy.deepcopy(state)})
-        self.current, self.fresh, self.kept = [], back, None
+        step, state = self.snapshots[0]
+        trainer.load_state_dict({**trainer.state_dict(), **copy.deepcopy(state)})  # keeps the data order
+        self.current = []
+        self.snapshots = deque([(step, state)], maxlen=2)
         return step
 
 
