@@ -246,6 +246,27 @@ def test_rollback_gives_up_with_a_clear_message():
         guard.observe(33, 1e4, trainer)
 
 
+def test_rollback_judges_the_first_windows_by_the_untrained_network():
+    from training.rollback import Rollback
+
+    # Style losses per ten steps as measured from an untrained network (6e3) with the painting:
+    # --lr 1e-2 overshoots 30x and then trains; --lr 100 jumps to 1e30 and never comes back.
+    overshoot = [6e3] + [1.7e5] * 9 + [2e4] * 10 + [3e3] * 10 + [570] * 10 + [260] * 10
+    guard, trainer = Rollback(), FakeTrainer()
+    assert all(guard.observe(step, style, trainer) is None for step, style in enumerate(overshoot, 1))
+    guard = Rollback()
+    jumped = [guard.observe(step, style, trainer) for step, style in enumerate([6e3] + [2e30] * 8, 1)]
+    assert jumped == [None] * 9
+    with pytest.raises(CamStyleError, match=r"(?s)diverged \(the style loss rose to .* from about 6e\+03\).*lower learning rate"):
+        guard.observe(10, 2e30, trainer)
+
+
+def test_a_run_with_far_too_high_a_learning_rate_stops_with_a_clear_message(photos, painting, tiny_vgg):
+    with pytest.raises(CamStyleError, match="diverged") as caught:
+        run_job("lr100", painting, [photos], tiny_vgg, steps=40, lr=100.0)
+    assert "--lr 5e-4" in caught.value.hint and len(read_log("lr100")) < 10
+
+
 def test_a_run_that_blows_up_goes_on_from_earlier_weights(photos, painting, tiny_vgg, monkeypatch):
     step, calls = train.Trainer.step, []
 

@@ -6,7 +6,10 @@ about 0.6 to thousands. Left alone, the run ends there and its style paints nois
 (styles/README.md, "A run that blew up"). The guard watches the style loss in windows of a
 few steps; a window far above the median of the windows before it puts back the weights kept
 at least `every` steps earlier. The data order has moved on by then, so the run does not
-replay the batch that did it.
+replay the batch that did it. Until there are windows enough for a median, the yardstick is the
+first step's loss, the untrained network's: a healthy run falls from it within a few steps,
+while one with far too high a learning rate (--lr 100) jumps from it by a factor of 1e26 at
+once, and it stops with the clear message rather than training on garbage.
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from camstyle.errors import CamStyleError
 
 class Rollback:
     def __init__(self, every: int = 100, window: int = 10, factor: float = 20.0, history: int = 30,
-                 limit: int = 3):
+                 limit: int = 3, start_factor: float = 1000.0):
         self.every, self.window, self.factor, self.limit = every, window, factor, limit
+        self.start_factor = start_factor  # over the first step's loss: --lr 1e-2 rises 30x, then trains
+        self.start: float | None = None   # the first step's style loss
         self.means: deque[float] = deque(maxlen=history)  # recent windows' mean style loss
         self.current: list[float] = []
         self.snapshots: deque[tuple[int, dict]] = deque(maxlen=2)  # (step, weights); the older is >= `every` steps old
@@ -30,12 +35,15 @@ class Rollback:
     def observe(self, step: int, style: float, trainer) -> int | None:
         """Note one step's style loss. Returns the step whose weights were put back, if any."""
         self.current.append(style)
+        if self.start is None:
+            self.start = style
         if len(self.current) < self.window:
             return None
         mean, self.current = float(np.mean(self.current)), []
-        typical = float(np.median(self.means)) if len(self.means) >= 5 else None
-        if not np.isfinite(mean) or (typical is not None and mean > self.factor * typical):
-            before = f" from about {typical:.3g}" if typical else ""
+        typical, factor = ((float(np.median(self.means)), self.factor) if len(self.means) >= 5
+                           else (self.start, self.start_factor))
+        if not np.isfinite(mean) or mean > factor * typical:
+            before = f" from about {typical:.3g}" if np.isfinite(typical) else ""
             return self.restore(trainer, f"the style loss rose to {mean:.3g}{before}")
         self.means.append(mean)
         if not self.snapshots or step - self.snapshots[-1][0] >= self.every:
