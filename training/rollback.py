@@ -8,7 +8,7 @@ few steps; a window far above the median of the windows before it puts back the 
 at least `every` steps earlier. The data order has moved on by then, so the run does not
 replay the batch that did it. Until there are windows enough for a median, the yardstick is the
 first step's loss, the untrained network's: a healthy run falls from it within a few steps,
-while one with far too high a learning rate (--lr 100) jumps from it by a factor of 1e26 at
+while one with far too high a learning rate (--lr 100) jumps from it by a factor of 1e27 at
 once, and it stops with the clear message rather than training on garbage.
 """
 from __future__ import annotations
