@@ -43,8 +43,7 @@ class Rollback:
         typical, factor = ((float(np.median(self.means)), self.factor) if len(self.means) >= 5
                            else (self.start, self.start_factor))
         if not np.isfinite(mean) or mean > factor * typical:
-            before = f" from about {typical:.3g}" if np.isfinite(typical) else ""
-            return self.restore(trainer, f"the style loss rose to {mean:.3g}{before}")
+            return self.restore(trainer, f"the style loss rose to {mean:.3g} from about {typical:.3g}")
         self.means.append(mean)
         if not self.snapshots or step - self.snapshots[-1][0] >= self.every:
             self.snapshots.append((step, copy.deepcopy(weights(trainer))))
