@@ -369,6 +369,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--temporal-settle", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--temporal-settle not negative" in err and "Traceback" not in err
+    assert not checkpoint.run_dir("x").parent.exists()  # a bad option leaves no empty run behind
 
 
 def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, tiny_vgg, capsys):

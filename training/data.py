@@ -126,7 +126,10 @@ def load_style_image(path: Path, longer_side: int) -> np.ndarray:
 
 
 def check_writable(folder: Path) -> None:
-    """Fail now, not after an hour of training, when a result could not be saved."""
+    """Fail now, not after an hour of training, when a result could not be saved.
+
+    Folders it had to make for the test are removed again: a command that stops on a later
+    check (a bad option) leaves no empty run behind."""
     import tempfile
 
     from camstyle.atomic import storage_error
@@ -135,12 +138,19 @@ def check_writable(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise StorageError(f"{folder} is a file, not a folder, so results cannot be saved there.",
                            "Move or delete that file and run the command again.")
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".camstyle-write-test-"):
             pass
     except OSError as exc:
         raise storage_error(folder, exc) from None
+    finally:
+        for path in made:  # deepest first
+            try:
+                path.rmdir()
+            except OSError:  # already gone, or something else wrote there meanwhile
+                pass
 
 
 def read_image(path: str | Path) -> np.ndarray | None:

@@ -458,6 +458,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         raise CamStyleError(f"Run '{job.name}' was trained on another painting than {job.style_image}.",
                             "Pass the same style image to --resume, or use --restart or another --name.")
     data.check_writable(run)
+    run.mkdir(parents=True, exist_ok=True)
     if job.install:
         from training.export import check_exporter
 
