@@ -550,6 +550,24 @@ def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     assert plain["step"] == 2  # the per-frame baseline has no temporal stage
 
 
+def test_a_finished_style_trains_on_with_a_fixed_temporal_weight(photos, painting, tiny_vgg, tmp_path):
+    """--resume --temporal-weight mid-way through the video stage: the new weight from the next step."""
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    run_job("on", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)
+    automatic = read_log("on")[-1]["temporal_weight"]
+    job = train.Job(name="on", style_image=painting, data=[photos, video], log_every=1, threads=1, install=False, resume=True)
+    from rich.console import Console
+
+    state = train.train(job, {"temporal_steps": 4, "temporal_weight": 3 * automatic}, vgg=tiny_vgg,
+                        console=Console(file=io.StringIO()))
+    log = read_log("on")
+    assert [e["step"] for e in log] == [1, 2, 3, 4, 5, 6]
+    assert log[3]["temporal_weight"] == automatic and log[4]["temporal_weight"] == log[5]["temporal_weight"] == 3 * automatic
+    assert state["recipe"]["temporal_weight"] == 3 * automatic
+    with pytest.raises(CamStyleError, match=r"temporal_share=0.2 \(asked: 0.3\)"):  # the share is measured once
+        train.train(job, {"temporal_steps": 6, "temporal_share": 0.3}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+
+
 def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, painting, tiny_vgg, tmp_path, capsys):
     from camstyle import cli
 

@@ -98,9 +98,11 @@ class Recipe:
 
 
 RECIPE = Recipe()
-RESUMABLE = {"steps", "temporal_steps", "noise_settle"}  # may change on --resume, to train longer
+# May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
+# that still flickers: the automatic weight, measured on the flickery start, is then too light).
+RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight"}
 # ... and these, until the video stage starts
-VIDEO_STAGE = {"temporal_weight", "temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
+VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
 
 
 @dataclass

@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="weight of the guard against pure-white patches on lit faces, which the stability terms "
                             "drift towards; it joins with them (default 0: off; see styles/README.md)")
     group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
-    group.add_argument("--temporal-weight", type=float, help="fixed temporal weight (default: automatic)")
+    group.add_argument("--temporal-weight", type=float,
+                       help="fixed temporal weight (default: automatic); with --resume it may be set mid-way, to train a style on, steadier")
     group.add_argument("--noise-share", type=float,
                        help="the automatic noise-stability term's share of the loss (default 0.1); lower keeps more "
                             "texture, higher flickers less")
