@@ -267,6 +267,19 @@ def test_a_run_with_far_too_high_a_learning_rate_stops_with_a_clear_message(phot
     assert "--lr 5e-4" in caught.value.hint and len(read_log("lr100")) < 10
 
 
+def test_a_resumed_run_that_diverges_points_to_its_intact_checkpoint(photos, painting, tiny_vgg, monkeypatch):
+    run_job("long", painting, [photos], tiny_vgg, steps=3)
+    monkeypatch.setattr(train.Trainer, "step", lambda self, batch: (_ for _ in ()).throw(train.Diverged("the loss is nan")))
+    with pytest.raises(CamStyleError, match="diverged") as caught:
+        run_job("long_on", painting, [photos], tiny_vgg, steps=3)  # a new run: nothing to fall back on
+    assert "export" not in caught.value.hint
+    job = train.Job(name="long", style_image=painting, data=[photos], threads=1, install=False, resume=True)
+    with pytest.raises(CamStyleError, match="diverged") as caught:
+        train.train(job, {"steps": 10}, vgg=tiny_vgg)
+    assert "checkpoint of step 3 is intact" in caught.value.hint and "camstyle export long" in caught.value.hint
+    assert checkpoint.load("long")["step"] == 3
+
+
 def test_a_run_that_blows_up_goes_on_from_earlier_weights(photos, painting, tiny_vgg, monkeypatch):
     step, calls = train.Trainer.step, []
 
