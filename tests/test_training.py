@@ -267,6 +267,28 @@ def test_a_run_with_far_too_high_a_learning_rate_stops_with_a_clear_message(phot
     assert "--lr 5e-4" in caught.value.hint and len(read_log("lr100")) < 10
 
 
+def test_gradient_spikes_are_clipped_to_a_few_times_the_recent_median():
+    from training.rollback import SpikeClip
+
+    weight = torch.zeros(4, requires_grad=True)
+
+    def clip_with(clip, size):
+        weight.grad = torch.full((4,), size / 2.0)  # norm: size
+        return clip([weight]), float(weight.grad.norm())
+
+    clip = SpikeClip(factor=3.0, warmup=20)
+    assert clip_with(clip, 50.0) == (False, 50.0)  # too little history to judge
+    assert all(clip_with(clip, 1.0 + 0.01 * i) == (False, pytest.approx(1.0 + 0.01 * i)) for i in range(30))
+    median = float(np.median(clip.norms))
+    clipped, norm = clip_with(clip, 40.0)
+    assert clipped and norm == pytest.approx(3.0 * median)
+    assert clip_with(clip, 2.5) == (False, pytest.approx(2.5))  # large but not a spike
+    again = SpikeClip()
+    again.load_state_dict(clip.state_dict())
+    assert again.norms == clip.norms and again is not clip
+    assert SpikeClip().state_dict() == {"norms": []}
+
+
 def test_a_resumed_run_that_diverges_points_to_its_intact_checkpoint(photos, painting, tiny_vgg, monkeypatch):
     run_job("long", painting, [photos], tiny_vgg, steps=3)
     monkeypatch.setattr(train.Trainer, "step", lambda self, batch: (_ for _ in ()).throw(train.Diverged("the loss is nan")))

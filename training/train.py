@@ -53,7 +53,7 @@ from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
 from training import checkpoint, data, losses as L
 from training.networks import ARCHITECTURES, DEFAULT_OUTPUT, OUTPUTS, build_network
-from training.rollback import Rollback
+from training.rollback import Rollback, SpikeClip
 from training.vgg import LAYERS, VGGFeatures, load_vgg
 
 
@@ -309,6 +309,7 @@ class Trainer:
             self.contrast_target = L.colour_covariance(style)
         self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight, settle=recipe.noise_settle, hold=True)
         self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight, settle=recipe.temporal_settle)
+        self.spike_clip = SpikeClip()
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
@@ -364,6 +365,8 @@ class Trainer:
             raise Diverged(f"the loss is {values['loss']}")
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
+        self.scaler.unscale_(self.opt)
+        values["clipped"] = float(self.spike_clip([p for p in self.net.parameters() if p.grad is not None]))
         self.scaler.step(self.opt)
         self.scaler.update()
         return values
@@ -376,6 +379,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
                 "auto_weights": {"noise": self.noise_weight.state_dict(), "temporal": self.temporal_weight.state_dict()},
+                "spike_clip": self.spike_clip.state_dict(),
                 "rng": {"data": self.rng.getstate(), "noise": self.noise_rng.get_state()}}
 
     def load_state_dict(self, state: dict) -> None:
@@ -385,6 +389,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.noise_weight.load_state_dict(state["auto_weights"]["noise"])
         self.temporal_weight.load_state_dict(state["auto_weights"]["temporal"])
+        self.spike_clip.load_state_dict(state.get("spike_clip", {}))  # runs saved before it: an empty history
         self.rng.setstate(state["rng"]["data"])
         with contextlib.suppress(RuntimeError):  # saved on another kind of device: keep the fresh seed
             self.noise_rng.set_state(state["rng"]["noise"])
@@ -429,7 +434,7 @@ def counter(status, what: str):
 
 def describe(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in values.items()
-                     if isinstance(v, float) and not k.endswith("_weight") and k != "time_s")
+                     if isinstance(v, float) and not k.endswith("_weight") and k not in ("time_s", "clipped"))
 
 
 # -- the run --------------------------------------------------------------------------------------
