@@ -2,8 +2,8 @@
 loss jump all the same, the run goes back to earlier weights (Rollback).
 
 A batch-1 run at a constant learning rate can, rarely, blow up within a few steps after
-thousands of good ones: one odd batch, one large Adam step, and the style loss jumps from
-about 0.6 to thousands. Left alone, the run ends there and its style paints noise
+thousands of good ones: a burst of gradient spikes pushes Adam one way for a few steps, and
+the style loss climbs from about 0.6 to thousands. Left alone, the run ends there and its style paints noise
 (styles/README.md, "A run that blew up"). The guard watches the style loss in windows of a
 few steps; a window far above the median of the windows before it puts back the weights kept
 at least `every` steps earlier. The data order has moved on by then, so the run does not
@@ -28,7 +28,7 @@ class SpikeClip:
     Late in a heavily weighted video stage a run can run away within a few steps without any
     update being large: replayed step by step, gradient norms of 4-40 times the median (218)
     came in a burst and the style loss climbed 1.1 → 187 in seven steps. Clipping at three
-    times the median touched about 1 step in 100 and the same replay trained on cleanly
+    times the median touched 1-5 steps in 100, and this replay and another trained on cleanly
     (styles/README.md, "starry_night trained on"). Gradients of ordinary size are untouched.
     """
 
