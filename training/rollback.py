@@ -3,8 +3,8 @@ loss jump all the same, the run goes back to earlier weights (Rollback).
 
 A batch-1 run at a constant learning rate can, rarely, blow up within a few steps after
 thousands of good ones: a burst of gradient spikes pushes Adam one way for a few steps, and
-the style loss climbs from about 0.6 to thousands. Left alone, the run ends there and its style paints noise
-(styles/README.md, "A run that blew up"). The guard watches the style loss in windows of a
+the style loss climbs from about 0.6 to thousands. Left alone, the run ends there and its
+style paints noise (styles/README.md, "A run that blew up"). The guard watches the style loss in windows of a
 few steps; a window far above the median of the windows before it puts back the weights kept
 at least `every` steps earlier. The data order has moved on by then, so the run does not
 replay the batch that did it. Until there are windows enough for a median, the yardstick is the
@@ -40,14 +40,11 @@ class SpikeClip:
         """Clip the parameters' gradients in place if they spike; True if they did."""
         import torch
 
-        norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in parameters])))
         limit = self.factor * float(np.median(self.norms)) if len(self.norms) >= self.warmup else float("inf")
+        norm = float(torch.nn.utils.clip_grad_norm_(parameters, limit))  # the norm before clipping
         if np.isfinite(norm):
             self.norms = (self.norms + [norm])[-self.history:]
-        if norm <= limit:
-            return False
-        torch.nn.utils.clip_grad_norm_(parameters, limit)
-        return True
+        return norm > limit
 
     def state_dict(self) -> dict:
         return {"norms": list(self.norms)}
@@ -58,8 +55,9 @@ class SpikeClip:
 
 class Rollback:
     def __init__(self, every: int = 100, window: int = 10, factor: float = 20.0, history: int = 30,
-                 limit: int = 3, start_factor: float = 1000.0):
-        self.every, self.window, self.factor, self.limit = every, window, factor, limit
+                 limit: int = 3, start_factor: float = 1000.0, name: str = "NAME"):
+        self.every, self.window, self.factor, self.limit, self.name = every, window, factor, limit, name
+        self.saved_step = 0  # the step of the run's checkpoint on disk, if any: the way out when it stops
         self.start_factor = start_factor  # over the first step's loss: --lr 1e-2 rises 30x, then trains
         self.start: float | None = None   # the first step's style loss
         self.means: deque[float] = deque(maxlen=history)  # recent windows' mean style loss
@@ -88,8 +86,11 @@ class Rollback:
         """Put back the kept weights, or explain that there are none to go back to."""
         self.rollbacks += 1
         if not self.snapshots or self.rollbacks > self.limit:
+            restart = "a lower learning rate, e.g. --lr 5e-4, with --restart."
             raise CamStyleError(f"Training diverged ({why}).",
-                                "Use a lower learning rate, e.g. --lr 5e-4, with --restart.")
+                                f"The checkpoint of step {self.saved_step} is intact: `camstyle export {self.name}` "
+                                f"installs that network. Or start over with {restart}" if self.saved_step
+                                else f"Use {restart}")
         step, state = self.snapshots[0]
         trainer.load_state_dict({**trainer.state_dict(), **copy.deepcopy(state)})  # keeps the data order
         self.current = []

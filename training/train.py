@@ -522,10 +522,11 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
             (run / "log.jsonl").unlink()
     final_losses = previous.get("final_losses", {}) if previous else {}
     recent: dict[str, deque] = {}
-    saved_step = step if previous else 0  # the step of the checkpoint on disk
+    guard = Rollback(name=job.name)
+    guard.saved_step = step if previous else 0
 
     def snapshot(finished: bool) -> dict:
-        nonlocal final_losses, saved_step
+        nonlocal final_losses
         if recent:
             final_losses = {k: float(np.mean(v)) for k, v in recent.items()}
         state = {**trainer.state_dict(), "name": job.name, "recipe": dataclasses.asdict(recipe), "step": step,
@@ -539,7 +540,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                  "sources": {"data": [str(Path(p).resolve()) for p in job.data],
                              "temporal_data": [str(Path(p).resolve()) for p in job.temporal_data]}}
         checkpoint.save(ckpt_path, state)
-        saved_step = step
+        guard.saved_step = step
         return state
 
     def preview() -> None:
@@ -550,7 +551,6 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     started = time.monotonic()
-    guard = Rollback()
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -561,18 +561,11 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
             stage = "image" if step < recipe.steps else "temporal"
             batch = (dataset.batch(recipe.batch, trainer.rng),) if stage == "image" else pairs.batch(recipe.batch, trainer.rng)
             try:
-                try:
-                    values = trainer.step(batch)
-                except Diverged as exc:
-                    back = guard.restore(trainer, str(exc))
-                else:
-                    back = guard.observe(step + 1, values["style"], trainer)
-            except CamStyleError as stopped:  # beyond the guard: the last checkpoint is still good
-                if not saved_step:
-                    raise
-                raise CamStyleError(stopped.message, f"The checkpoint of step {saved_step} is intact: "
-                                    f"`camstyle export {job.name}` installs that network. Or start over with "
-                                    "a lower learning rate, e.g. --lr 5e-4, with --restart.") from None
+                values = trainer.step(batch)
+            except Diverged as exc:
+                back = guard.restore(trainer, str(exc))
+            else:
+                back = guard.observe(step + 1, values["style"], trainer)
             if back is not None:
                 console.print(f"[yellow]The run blew up at step {step + 1}; it goes on from the weights of step {back}.[/]")
                 step = back
