@@ -66,6 +66,7 @@ def test_steady_measures_the_published_video_for_both_networks(clips):
     for name in ("net", "swap"):
         assert after[name]["warping_error"] < 0.8 * before[name]["warping_error"]
         assert after[name]["noise_sensitivity"] == before[name]["noise_sensitivity"]  # the network's own
+        assert after[name]["shift_sensitivity"] == before[name]["shift_sensitivity"]
 
 
 def test_flow_accounts_for_camera_motion(clips):
@@ -81,6 +82,14 @@ def test_noise_sensitivity_measures_the_output_change():
     frames = [synthetic_photo(*SIZE, seed=i).astype(np.float32) / 255 for i in range(3)]
     expected = evaluate.NOISE_SIGMA * np.sqrt(2 / np.pi)  # mean |N(0, sigma)|, passed through unchanged
     assert evaluate.noise_sensitivity(swap, frames) == pytest.approx(expected, rel=0.1)
+
+
+def test_shift_sensitivity_is_zero_for_a_pointwise_network_and_not_for_a_strided_one():
+    frames = [synthetic_photo(*SIZE, seed=i).astype(np.float32) / 255 for i in range(2)]
+    swap = evaluate.OnnxStyle(install("swap", colour_matrix_model()))
+    assert evaluate.shift_sensitivity(swap, frames) < 1e-6  # paints every pixel alike wherever it is
+    strided = evaluate.OnnxStyle(install("strided", slim_johnson_model()))
+    assert evaluate.shift_sensitivity(strided, frames) > 1e-3
 
 
 def test_vgg_losses_are_skipped_with_a_note_without_torch(clips, monkeypatch):

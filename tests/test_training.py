@@ -164,6 +164,33 @@ def test_flow_is_cached_on_disk(tmp_path, monkeypatch):
     assert prev.shape == cur.shape == (2, 3, 32, 32) and fl.shape == (2, 2, 32, 32) and mask.shape == (2, 1, 32, 32)
 
 
+def test_camera_move_gives_the_exact_flow_back_to_the_moved_frame():
+    frame = cv2.GaussianBlur(data.synthetic_photo(96, 64, seed=3), (0, 0), 1.0).astype(np.float32) / 255
+    rng = data.random.Random(0)
+    moves = [data.camera_move(frame, rng) for _ in range(5)]
+    for prev, fl, mask in moves:
+        inner = mask.astype(bool)
+        inner[:4], inner[-4:], inner[:, :4], inner[:, -4:] = False, False, False, False
+        moved = np.abs(prev - frame)[inner].mean()
+        assert moved > 0.005  # the camera did move
+        # warped back along the flow, it is the frame again, up to interpolation
+        assert np.abs(flow.warp(prev, fl.astype(np.float32)) - frame)[inner].mean() < min(0.003, 0.3 * moved)
+        assert 0.8 < mask.mean() < 1.0  # what came into view has no earlier frame
+    reach = np.hypot(96, 64) * (data.SHAKE_ZOOM + np.radians(data.SHAKE_DEGREES))  # zoom and turn about any point
+    assert max(np.abs(fl).max() for _, fl, _ in moves) <= data.SHAKE_PX + reach
+
+
+def test_camera_shake_replaces_that_share_of_the_video_pairs(tmp_path):
+    video = write_video(tmp_path / "still.avi", [panning_frames(1)[0]] * 8)  # a still camera: flow zero
+    still = data.VideoPairs([video], crop=32, pairs_per_video=3)
+    _, _, fl, _ = still.batch(8, data.random.Random(0))
+    assert np.abs(fl).max() < 0.05
+    shaken = data.VideoPairs([video], crop=32, pairs_per_video=3, camera_shake=1.0)
+    prev, cur, fl, mask = shaken.batch(8, data.random.Random(0))
+    assert (np.abs(fl).reshape(8, -1).max(axis=1) > 0.1).all()
+    assert np.abs(prev - cur).mean() > 0.005
+
+
 # -- losses and weights ------------------------------------------------------------------------
 
 def test_sparse_noise_touches_few_pixels_within_the_amplitude():
@@ -585,8 +612,9 @@ def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     assert plain["step"] == 2  # the per-frame baseline has no temporal stage
 
 
-def test_a_finished_style_trains_on_with_a_fixed_temporal_weight(photos, painting, tiny_vgg, tmp_path):
-    """--resume --temporal-weight mid-way through the video stage: the new weight from the next step."""
+def test_a_finished_style_trains_on_with_a_fixed_temporal_weight_or_camera_shake(photos, painting, tiny_vgg, tmp_path,
+                                                                                 monkeypatch):
+    """--resume --temporal-weight or --camera-shake mid-way through the video stage: from the next step."""
     video = write_video(tmp_path / "clip.avi", panning_frames(8))
     run_job("on", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)
     automatic = read_log("on")[-1]["temporal_weight"]
@@ -601,6 +629,10 @@ def test_a_finished_style_trains_on_with_a_fixed_temporal_weight(photos, paintin
     assert state["recipe"]["temporal_weight"] == 3 * automatic
     with pytest.raises(CamStyleError, match=r"temporal_share=0.2 \(asked: 0.3\)"):  # the share is measured once
         train.train(job, {"temporal_steps": 6, "temporal_share": 0.3}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    real_move, moves = data.camera_move, []
+    monkeypatch.setattr(data, "camera_move", lambda frame, rng: moves.append(frame.shape) or real_move(frame, rng))
+    state = train.train(job, {"temporal_steps": 6, "camera_shake": 1.0}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    assert state["recipe"]["camera_shake"] == 1.0 and len(moves) == 4  # every pair of the two new steps (batch 2)
 
 
 def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, painting, tiny_vgg, tmp_path, capsys):

@@ -340,15 +340,40 @@ class ImageDataset:
         return [np.ascontiguousarray(fit_frame(self.image(i), width, height)) for i in evenly(len(self.paths), count)]
 
 
+SHAKE_PX = 4.0        # most a camera_move shifts the picture, px at training scale (a hand-held webcam: up to 4)
+SHAKE_DEGREES = 0.5   # ... turns it
+SHAKE_ZOOM = 0.01     # ... and scales it
+
+
+def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frame before `frame` had the camera moved a little, as a hand-held webcam moves:
+    (that frame, flow from `frame` back to it, mask of pixels it still shows).
+
+    The flow is exact, so the temporal loss sees whether the network paints the same strokes on
+    a shifted picture. Recorded clips rarely move the whole picture by a fraction of a pixel; a
+    network that never saw it repaints the background of a hand-held close-up every frame, since
+    its stride-2 layers only map shifts of whole cells onto each other."""
+    h, w = frame.shape[:2]
+    angle, zoom = rng.uniform(-SHAKE_DEGREES, SHAKE_DEGREES), 1 + rng.uniform(-SHAKE_ZOOM, SHAKE_ZOOM)
+    to_prev = cv2.getRotationMatrix2D((rng.uniform(0, w), rng.uniform(0, h)), angle, zoom)
+    to_prev[:, 2] += (rng.uniform(-SHAKE_PX, SHAKE_PX), rng.uniform(-SHAKE_PX, SHAKE_PX))
+    # warpAffine inverts its matrix: prev(q) = frame(to_prev⁻¹ q), so frame's pixel p is at to_prev p in prev
+    prev = cv2.warpAffine(frame, to_prev, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
+    where = grid @ to_prev[:, :2].T.astype(np.float32) + to_prev[:, 2].astype(np.float32)
+    inside = (where[..., 0] >= 0) & (where[..., 0] <= w - 1) & (where[..., 1] >= 0) & (where[..., 1] <= h - 1)
+    return prev, (where - grid).astype(np.float16), inside.astype(np.uint8)
+
+
 class VideoPairs:
     """Consecutive frame pairs spread over each video, with the flow from each frame back to the
     one before and its occlusion mask, served as aligned random crops (the temporal stage)."""
 
     def __init__(self, videos: list[Path], crop: int, pairs_per_video: int = 100,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None, camera_shake: float = 0.0):
         from training import flow
 
-        self.crop = crop
+        self.crop, self.camera_shake = crop, camera_shake
         self.clips: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # prev, cur, flows, masks
         self.skipped: list[Path] = []
         short = round(crop * 1.25)
@@ -379,6 +404,8 @@ class VideoPairs:
         for _ in range(size):
             clip, i = self.index[rng.randrange(len(self.index))]
             prev, cur, fl, mask = (a[i] for a in self.clips[clip])
+            if self.camera_shake and rng.random() < self.camera_shake:
+                prev, fl, mask = camera_move(cur, rng)
             h, w = prev.shape[:2]
             y, x = rng.randint(0, h - c), rng.randint(0, w - c)
             window = (slice(y, y + c), slice(x, x + c))

@@ -6,6 +6,9 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
                   and the Ruder et al. occlusion mask M computed on the SOURCE frames. Also
                   reported for the source clip itself (the floor) and for a --baseline style.
   noise sensitivity  mean |f(x + n) - f(x)| with n ~ N(0, 2/255) per pixel: camera noise.
+  shift sensitivity  mean |f(shifted x) - shifted f(x)| over shifts of 1, 2 and 4 px across and
+                  down: how much a network repaints a picture that only moved, as a hand-held
+                  camera moves it.
   blown highlights  the share of the source's bright subject (Rec. 601 luminance >= 120/255 and
                   not clipped itself: on webcam footage the lit face and hair) that comes out pure
                   white: a face lost to a white patch, which no other measure here sees.
@@ -13,8 +16,8 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
                   colourfulness (Hasler & Suesstrunk 2003) as ratios to the painting's; 1 is
                   the painting's, far below 1 is the grey wash that a loss curve does not show.
   --steady S      measures what the camera publishes with that steadying (camstyle.steady) on
-                  every network's output, the style's and the baseline's alike; the noise
-                  sensitivity stays the network's own.
+                  every network's output, the style's and the baseline's alike; the noise and
+                  shift sensitivities stay the network's own.
   style / content loss  the training definitions (VGG16); needs torch, so both are skipped
                   with a note without it. The style loss also needs --style-image PAINTING
                   (styles do not ship their painting).
@@ -105,6 +108,25 @@ def noise_sensitivity(model: OnnxStyle, frames: list[np.ndarray], seed: int = 0)
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.asarray([0.299, 0.587, 0.114], np.float32)
+
+
+SHIFTS = ((1, 0), (2, 0), (4, 0), (0, 1), (0, 2), (0, 4))  # (x, y) px: a hand-held webcam moves 1-4 px a frame
+SHIFT_MARGIN = 16  # px left out at the edges, where the shifted picture shows something else
+
+
+def shift_sensitivity(model: OnnxStyle, frames: list[np.ndarray]) -> float:
+    """Stride-2 layers map only shifts of whole cells onto each other, so a network can paint
+    other strokes on a scene moved by a pixel or two: the flicker of a hand-held camera, which
+    clips of a still camera hardly show. Whole-pixel shifts: no resampling blur in the measure."""
+    changes = []
+    m = SHIFT_MARGIN
+    for frame in frames:
+        h, w = frame.shape[0] - 8, frame.shape[1] - 8  # windows of the frame, still multiples of 8
+        still = model(frame[:h, :w])
+        for dx, dy in SHIFTS:
+            moved = model(frame[dy:dy + h, dx:dx + w])  # moved[p] shows what still[p + shift] shows
+            changes.append(float(np.abs(moved[m:h - m - dy, m:w - m - dx] - still[m + dy:h - m, m + dx:w - m]).mean()))
+    return float(np.mean(changes))
 
 
 def blown_highlights(outputs: list[np.ndarray], sources: list[np.ndarray]) -> float | None:
@@ -217,6 +239,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
                 outputs = [steadier(grey, out) for grey, out in zip(greys, outputs)]
             sample_outputs = [outputs[i] for i in picked]
             metrics = {"warping_error": warping_error(outputs, flows), "noise_sensitivity": noise_sensitivity(model, sample),
+                       "shift_sensitivity": shift_sensitivity(model, sample),
                        "blown_highlights": blown_highlights(sample_outputs, sample)}
             if painting is not None:
                 metrics.update(palette_ratios(sample_outputs, painting))
@@ -227,6 +250,8 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
     notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
              "RGB in [0, 1]; lower is steadier, the source row is the floor",
              "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]",
+             "shift sensitivity: mean absolute change of the output, aligned, when the input moves 1, 2 or 4 px "
+             "across or down; 0 for a network that paints the same strokes on a moved picture",
              "blown highlights: share of the source's bright subject (luminance >= 120/255, not clipped) "
              "rendered pure white; '-' where the clip has none"]
     if steady > 0:

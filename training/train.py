@@ -94,13 +94,16 @@ class Recipe:
     temporal_share: float = 0.2       # ... at the start of the temporal stage:
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
+    camera_shake: float = 0.0         # share of video pairs made by moving a frame as a hand-held camera does
+                                      # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0
 
 
 RECIPE = Recipe()
 # May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
-# that still flickers: the automatic weight, measured on the flickery start, is then too light).
-RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight"}
+# that still flickers: the automatic weight, measured on the flickery start, is then too light)
+# or with camera shake (one that flickers on a hand-held camera).
+RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "camera_shake"}
 # ... and these, until the video stage starts
 VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
 
@@ -228,6 +231,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
         problems.append("weights may not be negative and --lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
         problems.append("--noise-share and --temporal-share may not be negative and must add up to less than 1")
+    if not 0 <= recipe.camera_shake <= 1:
+        problems.append("--camera-shake is a share of the video pairs, from 0 to 1")
     if recipe.late_stability and not recipe.stability:
         problems.append("--late-stability adds the stability terms late, --no-stability leaves them out: use one")
     if problems:
@@ -493,7 +498,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     if recipe.stability and recipe.temporal_steps and temporal_videos:
         with console.status("Computing optical flow (cached)...") as status:
             pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs,
-                                    progress=counter(status, "Computing optical flow (cached): videos done"))
+                                    progress=counter(status, "Computing optical flow (cached): videos done"),
+                                    camera_shake=recipe.camera_shake)
     skipped = len(dataset.skipped) + (len(pairs.skipped) if pairs else 0)
     summary = f"{len(dataset)} training images from {len(images)} image files and {len(videos)} videos"
     if dataset.sampled_from:

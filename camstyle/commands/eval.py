@@ -79,13 +79,14 @@ def print_report(report: dict) -> None:
 
     steadied = f", steadied {report['steady']:g}" if report.get("steady") else ""
     table = Table(title=f"Style '{report['style']}' at {report['size'][0]}x{report['size'][1]}{steadied}")
-    for column in ("clip", "frames", "output", "warping error", "noise sensitivity", "blown highlights", "contrast ÷ painting",
-                   "colourfulness ÷ painting", "style loss", "content loss"):
+    for column in ("clip", "frames", "output", "warping error", "noise sensitivity", "shift sensitivity", "blown highlights",
+                   "contrast ÷ painting", "colourfulness ÷ painting", "style loss", "content loss"):
         table.add_column(column, justify="left" if column in ("clip", "output") else "right")
     for clip in report["clips"]:
         for i, (name, metrics) in enumerate(clip["results"].items()):
             table.add_row(Path(clip["clip"]).name if i == 0 else "", str(clip["frames"]) if i == 0 else "",
                           name, number(metrics.get("warping_error")), number(metrics.get("noise_sensitivity")),
+                          number(metrics.get("shift_sensitivity")),
                           number(metrics.get("blown_highlights")),
                           number(metrics.get("contrast")), number(metrics.get("colourfulness")),
                           number(metrics.get("style_loss")), number(metrics.get("content_loss")),

@@ -27,7 +27,7 @@ HELP = "train a style from a painting and install it"
 RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "video_content_weight", "noise_weight", "temporal_weight", "style_size", "lr", "seed",
                   "content_layer", "colour_weight", "contrast_weight", "tv_weight", "output", "range_weight",
-                  "white_weight", "noise_share", "temporal_share", "noise_settle", "temporal_settle")
+                  "white_weight", "noise_share", "temporal_share", "noise_settle", "temporal_settle", "camera_shake")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--temporal-settle", type=int, metavar="STEPS",
                        help="video-stage steps after which the automatic temporal weight stops following its term "
                             "(default 20); 0 keeps following it, which steadies more and flattens the style")
+    group.add_argument("--camera-shake", type=float, metavar="SHARE",
+                       help="share of the video stage's frame pairs made by moving a frame as a hand-held camera does "
+                            "(default 0); steadies the strokes on a shaking background")
     group.add_argument("--output", choices=OUTPUTS,
                        help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
                             "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
