@@ -417,6 +417,12 @@ def test_negative_loss_weights_are_refused(weight):
         train.resolve_recipe({weight: -1.0}, None, "x")
 
 
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_camera_shake_must_be_a_share(share):
+    with pytest.raises(CamStyleError, match="--camera-shake is a share"):
+        train.resolve_recipe({"camera_shake": share}, None, "x")
+
+
 @pytest.mark.parametrize("shares", [{"noise_share": -0.1}, {"temporal_share": -0.1}, {"noise_share": 0.5, "temporal_share": 0.5}])
 def test_stability_shares_must_leave_room_for_the_style(shares):
     with pytest.raises(CamStyleError, match="add up to less than 1"):

@@ -346,13 +346,13 @@ SHAKE_ZOOM = 0.01     # ... and scales it
 
 
 def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The frame before `frame` had the camera moved a little, as a hand-held webcam moves:
-    (that frame, flow from `frame` back to it, mask of pixels it still shows).
+    """A made-up frame before `frame`, as if a hand-held webcam had moved a little in between:
+    (that frame, the flow from `frame` back to it, the mask of pixels it still shows).
 
     The flow is exact, so the temporal loss sees whether the network paints the same strokes on
-    a shifted picture. Recorded clips rarely move the whole picture by a fraction of a pixel; a
-    network that never saw it repaints the background of a hand-held close-up every frame, since
-    its stride-2 layers only map shifts of whole cells onto each other."""
+    a moved picture. Recorded clips rarely move the whole picture by a pixel or two, and a
+    network that never saw it repaints the background of a hand-held close-up every frame: its
+    stride-2 layers map only shifts of whole cells onto each other (styles/README.md)."""
     h, w = frame.shape[:2]
     angle, zoom = rng.uniform(-SHAKE_DEGREES, SHAKE_DEGREES), 1 + rng.uniform(-SHAKE_ZOOM, SHAKE_ZOOM)
     to_prev = cv2.getRotationMatrix2D((rng.uniform(0, w), rng.uniform(0, h)), angle, zoom)
