@@ -55,9 +55,9 @@ class SpikeClip:
 
 class Rollback:
     def __init__(self, every: int = 100, window: int = 10, factor: float = 20.0, history: int = 30,
-                 limit: int = 3, start_factor: float = 1000.0, name: str = "NAME"):
+                 limit: int = 3, start_factor: float = 1000.0, name: str = "NAME", saved_step: int = 0):
         self.every, self.window, self.factor, self.limit, self.name = every, window, factor, limit, name
-        self.saved_step = 0  # the step of the run's checkpoint on disk, if any: the way out when it stops
+        self.saved_step = saved_step  # the step of the run's checkpoint on disk, if any: the way out when it stops
         self.start_factor = start_factor  # over the first step's loss: --lr 1e-2 rises 30x, then trains
         self.start: float | None = None   # the first step's style loss
         self.means: deque[float] = deque(maxlen=history)  # recent windows' mean style loss

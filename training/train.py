@@ -528,8 +528,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
             (run / "log.jsonl").unlink()
     final_losses = previous.get("final_losses", {}) if previous else {}
     recent: dict[str, deque] = {}
-    guard = Rollback(name=job.name)
-    guard.saved_step = step if previous else 0
+    guard = Rollback(name=job.name, saved_step=step if previous else 0)
 
     def snapshot(finished: bool) -> dict:
         nonlocal final_losses
