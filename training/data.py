@@ -23,6 +23,7 @@ import numpy as np
 from camstyle.config import OutputConfig, StyleConfig
 from camstyle.errors import CamStyleError
 from camstyle.stylizer import inference_shape
+from training import flow
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
@@ -359,7 +360,7 @@ def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.n
     to_prev[:, 2] += (rng.uniform(-SHAKE_PX, SHAKE_PX), rng.uniform(-SHAKE_PX, SHAKE_PX))
     # warpAffine inverts its matrix: prev(q) = frame(to_prev⁻¹ q), so frame's pixel p is at to_prev p in prev
     prev = cv2.warpAffine(frame, to_prev, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
+    grid = flow.pixel_grid(h, w)
     where = grid @ to_prev[:, :2].T.astype(np.float32) + to_prev[:, 2].astype(np.float32)
     inside = (where[..., 0] >= 0) & (where[..., 0] <= w - 1) & (where[..., 1] >= 0) & (where[..., 1] <= h - 1)
     return prev, (where - grid).astype(np.float16), inside.astype(np.uint8)
@@ -371,8 +372,6 @@ class VideoPairs:
 
     def __init__(self, videos: list[Path], crop: int, pairs_per_video: int = 100,
                  progress: Callable[[int, int], None] | None = None, camera_shake: float = 0.0):
-        from training import flow
-
         self.crop, self.camera_shake = crop, camera_shake
         self.clips: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # prev, cur, flows, masks
         self.skipped: list[Path] = []

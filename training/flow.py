@@ -27,13 +27,15 @@ def flow(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     return dis.calc(grey(target), grey(source), None)
 
 
+def pixel_grid(h: int, w: int) -> np.ndarray:
+    """Each pixel's own coordinates, float32 HxWx2 (x then y): p, to which a flow adds."""
+    return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
+
+
 def warp(image: np.ndarray, flow_field: np.ndarray) -> np.ndarray:
     """Backward warp: out(p) = image(p + flow(p)), bilinear, borders repeated."""
-    h, w = flow_field.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    map_x = xs + flow_field[..., 0].astype(np.float32)
-    map_y = ys + flow_field[..., 1].astype(np.float32)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    where = pixel_grid(*flow_field.shape[:2]) + flow_field.astype(np.float32)
+    return cv2.remap(image, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # map: x, y pairs
 
 
 def occlusion_mask(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
