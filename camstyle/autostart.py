@@ -1,7 +1,7 @@
 """Start CamStyle at login: a systemd user unit or XDG autostart entry (Linux), a LaunchAgent
 (macOS) or a Startup-folder script (Windows).
 
-The files come from the templates in install/autostart/, filled with the absolute path of the
+The files come from the templates in install/autostart/ (shipped inside the package), filled with the absolute path of the
 Python that runs this CamStyle, so that the entry keeps working outside an activated
 environment. Enabling twice writes the same file; all writes are atomic. Everything about the
 host (platform, environment, home, subprocesses, /proc) sits in a Host so tests can stand in
@@ -32,7 +32,7 @@ TEMPLATE_FILES = {
     "launchd": f"{LAUNCHD_LABEL}.plist",
     "windows": "camstyle-startup.cmd",
 }
-RUN_ARGS = ["-m", "camstyle", "run", "--no-dashboard"]
+RUN_ARGS = ["-m", "camstyle", "run", "--no-dashboard", "--daemon"]  # --daemon: never the demo clip
 
 
 def run_command(args: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
@@ -141,11 +141,11 @@ def target_path(host: Host, method: str) -> Path:
 
 
 def templates_dir() -> Path:
-    """install/autostart in the source tree (CamStyle is installed editable from its checkout)."""
-    folder = Path(__file__).resolve().parent.parent / "install" / "autostart"
+    """The autostart templates: shipped inside the package, or install/autostart in a checkout."""
+    folder = virtualcam.install_file("autostart")
     if not folder.is_dir():
         raise CamStyleError(f"The autostart templates are missing ({folder}).",
-                            "Install CamStyle from its source folder with `bash install/setup.sh`, then try again.")
+                            "Reinstall CamStyle (pip install --force-reinstall camstyle), then try again.")
     return folder
 
 
@@ -212,7 +212,7 @@ def render(host: Host, method: str) -> str:
     left = re.findall(r"@CAMSTYLE_[A-Z_]+@", template)
     if left:
         raise CamStyleError(f"The autostart template {TEMPLATE_FILES[method]} has unknown placeholders {left}.",
-                            "Restore install/autostart/ from the CamStyle sources.")
+                            "Reinstall CamStyle, whose autostart templates are damaged.")
     if method == "windows":
         template = template.replace("\r\n", "\n").replace("\n", "\r\n")
     return template

@@ -369,26 +369,6 @@ def check_providers(env: Environment, cfg) -> Check:
 # --- styles -------------------------------------------------------------------------------------
 
 
-def _style_problem(model_path: Path) -> str | None:
-    """Why this ONNX file is not a usable style (None: it is)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    try:
-        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-        return f"does not load ({str(exc).splitlines()[0][:160]})"
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or not outputs:
-        return f"has {len(inputs)} inputs and {len(outputs)} outputs, a style has one of each"
-    for what, tensor in (("input", inputs[0]), ("output", outputs[0])):
-        shape = list(tensor.shape or [])
-        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
-            return f"{what} shape {shape} is not [1, 3, H, W]"
-    return None
-
-
 def check_styles(env: Environment, cfg) -> Check:
     name = "styles"
     try:
@@ -400,11 +380,11 @@ def check_styles(env: Environment, cfg) -> Check:
         blocking = bool(cfg.style.name)
         return Check(name, PROBLEM if blocking else WARNING,
                      "no styles installed: CamStyle passes the camera through unstyled", train, blocking=blocking)
+    from camstyle.styles import style_problem
+
     broken, details = {}, []
     for style in styles:
-        reason = _style_problem(style.model_path)
-        if reason is None and style.meta.get("broken_metadata"):
-            reason = f"metadata {style.model_path.with_suffix('.json').name} is unreadable"
+        reason = style_problem(style)
         if reason:
             broken[style.name] = reason
         details.append(f"{style.name} ({style.origin}): {reason or 'ok'}")

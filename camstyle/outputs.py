@@ -61,8 +61,9 @@ class NullOutput(Output):
 
     name = "null"
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str = "") -> None:
         self.frames = 0
+        self.reason = reason  # why CamStyle fell back to publishing nothing ("" when asked for)
 
     def send(self, frame: np.ndarray) -> None:
         self.frames += 1
@@ -439,11 +440,12 @@ def open_outputs(kind: str = "auto", width: int = 1280, height: int = 720, fps: 
             try:
                 outputs.insert(0, _opened(VirtualCamOutput(width, height, fps, device, backend)))
             except DeviceError as exc:
-                fallback: Output = PreviewOutput() if display_available() else NullOutput()
+                reason = f"{exc.message} `camstyle setup virtual-camera` sets one up; see `camstyle doctor`."
+                fallback: Output = PreviewOutput() if display_available() else NullOutput(reason)
                 try:
                     fallback.open()
                 except DeviceError:
-                    fallback = NullOutput()
+                    fallback = NullOutput(reason)
                 outputs.insert(0, fallback)
                 where = "a preview window" if isinstance(fallback, PreviewOutput) else "no output (frames are discarded)"
                 notices.append(f"{exc.message} Using {where} instead. {exc.hint}")

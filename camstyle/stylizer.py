@@ -178,6 +178,7 @@ class Stylizer:
         self._lock = threading.Lock()
         self._wanted: StyleInfo | None = None
         self._loader: threading.Thread | None = None
+        self.load_errors: dict[str, str] = {}  # style name -> why it failed to load (until it loads)
 
     # -- style management -------------------------------------------------------------------
 
@@ -242,6 +243,9 @@ class Stylizer:
                 self._wanted = None
                 if model is not None:
                     self._active = (model, self.model, time.perf_counter())
+                    self.load_errors.pop(style.name, None)
+                else:
+                    self.load_errors[style.name] = error
             if error:
                 self.on_message(f"style '{style.name}' could not be loaded: {error}")
             else:

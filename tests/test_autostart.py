@@ -17,7 +17,7 @@ import pytest
 from camstyle import autostart
 from camstyle.errors import ConfigError
 
-EXPECTED_ARGS = ["-m", "camstyle", "run", "--no-dashboard"]
+EXPECTED_ARGS = ["-m", "camstyle", "run", "--no-dashboard", "--daemon"]
 
 
 class FakeSystemctl:

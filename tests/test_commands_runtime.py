@@ -182,8 +182,12 @@ def test_styles_lists_installed_styles(styles, capsys):
     listed = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
     assert {"swap", "broken", "grey"} <= set(listed) and listed["swap"]["origin"] == "user"
     assert listed["swap"]["artist"] == "Test" and listed["swap"]["path"].endswith("swap.onnx")
+    assert listed["swap"]["problem"] is None
+    assert "does not load" in listed["broken"]["problem"] and "is not [1, 3, H, W]" in listed["grey"]["problem"]
     assert cli.main(["styles"]) == 0
-    assert "swap" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "swap" in out and "BROKEN" in out and "2 broken style(s)" in out
+    assert "  broken: does not load" in out and "  grey: input shape" in out
 
 
 def test_bench_reports_model_and_pipeline_numbers(styles, capsys):

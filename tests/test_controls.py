@@ -246,6 +246,13 @@ def test_ctl_without_a_daemon_explains_and_fails():
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_ctl_status_json_without_a_daemon_is_json_that_says_so():
+    result = run_ctl("status", "--json")
+    assert result.returncode == 3
+    answer = json.loads(result.stdout)
+    assert answer["running"] is False and answer["ok"] is False and "not running" in answer["error"]
+
+
 def test_ctl_against_a_running_daemon(server, controller):
     result = run_ctl("strength", "-0.3")
     assert result.returncode == 0, result.stderr
@@ -253,6 +260,7 @@ def test_ctl_against_a_running_daemon(server, controller):
 
     result = run_ctl("status", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["fps_out"] == 29.87
+    assert json.loads(result.stdout)["running"] is True
 
     result = run_ctl("status")
     assert result.returncode == 0 and "Mosaic" in result.stdout and "29.9" in result.stdout

@@ -253,6 +253,8 @@ def test_auto_falls_back_once_with_the_setup_hint(monkeypatch):
     opened, notices = open_outputs("auto", 160, 90, 30)
     assert [o.name for o in opened] == ["null"]
     assert len(notices) == 1 and "load v4l2loopback" in notices[0] and "no output" in notices[0]
+    assert opened[0].reason.startswith("No virtual camera to publish to") and "camstyle setup virtual-camera" in opened[0].reason
+    assert NullOutput().reason == "", "an asked-for null output is not a fallback"
 
 
 def test_record_path_is_checked_before_the_virtual_camera(tmp_path, monkeypatch):
