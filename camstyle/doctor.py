@@ -2,6 +2,7 @@
 
 Each check returns a Check row: ok, warning (works, but something is off) or problem; a
 problem that stops `camstyle run` from working is `blocking` and makes doctor exit non-zero.
+`effect` says what a blocking problem does when it is not that run refuses to start.
 The machine is described by an Environment (filesystem root, groups, environment variables,
 platform and the probe functions of the other modules), so tests can simulate a missing
 module, a device without permission or a machine where no provider works.
@@ -29,6 +30,7 @@ class Check:
     fix: str = ""
     blocking: bool = False
     details: list[str] = field(default_factory=list)
+    effect: str = ""  # what a blocking problem does to `camstyle run` ("" = run stops with an error)
 
 
 def _real_list_cameras():
@@ -228,7 +230,9 @@ def check_virtual_camera(env: Environment, cfg) -> Check:
             check.blocking = True
         elif not env.has_display():
             check.blocking = True
-            check.summary += "; and without a display there is no preview window to fall back to"
+            check.effect = "camstyle run publishes nothing"
+            check.summary += ("; without a display there is no preview window either, so `camstyle run` runs "
+                              "but publishes nothing")
         else:
             check.summary += " (CamStyle falls back to a preview window)"
     return check
