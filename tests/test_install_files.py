@@ -132,3 +132,21 @@ def test_powershell_setup_parses():
                "if ($errors.Count) { $errors | ForEach-Object { $_.ToString() }; exit 1 }")
     result = subprocess.run([pwsh, "-NoProfile", "-Command", command], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_style_names_in_the_readme_and_help_texts_are_bundled_styles():
+    import importlib
+
+    from camstyle.cli import COMMANDS
+
+    bundled = {p.stem for p in (REPO / "styles").glob("*.onnx")}
+    texts = {"README.md": (REPO / "README.md").read_text(encoding="utf-8")}
+    for _, module_name in COMMANDS:
+        module = importlib.import_module(module_name)
+        texts[module_name] = (module.__doc__ or "") + " ".join(str(v) for v in vars(module).values() if isinstance(v, (str, dict)))
+    named = {}
+    for where, text in texts.items():
+        for name in re.findall(r"(?:--style|ctl style|run --style)\s+([a-z0-9_]+)\b", text):
+            named.setdefault(name, where)
+    assert named, "the pattern finds the examples"
+    assert {n: w for n, w in named.items() if n not in bundled} == {}
