@@ -181,7 +181,8 @@ def check_cameras(env: Environment, cfg) -> Check:
             fix += " Allow camera access for your terminal in System Settings > Privacy & Security > Camera."
         else:
             fix += " Allow camera access in Settings > Privacy & security > Camera."
-        return Check("camera", WARNING, "no camera found: CamStyle plays its built-in demo clip instead", fix)
+        return Check("camera", WARNING, "no camera found: CamStyle plays its built-in demo clip instead "
+                                        "(started at login, it waits for a camera)", fix)
     if source.isdigit():
         if any(str(c.get("index")) == source for c in cameras):
             return Check("camera", OK, f"camera {source} is present", details=details)
