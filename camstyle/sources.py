@@ -609,6 +609,12 @@ def open_source(spec: str, width: int = 1280, height: int = 720, fps: float = 30
         return source
     else:
         return _open_auto(width, height, fps, mjpg, capture_factory)
+    if kind == "camera" and not demo_fallback:
+        try:
+            source.open()
+        except DeviceError as exc:  # unattended: wait for this camera to appear, as for "auto"
+            source.notice = f"{exc.message} Waiting for the camera."
+        return source
     source.open()
     return source
 
