@@ -518,7 +518,7 @@ class Controller:
             candidates = [styles[(start + step * k) % len(styles)] for k in range(1, len(styles) + 1)]
         else:
             candidates = styles if step > 0 else styles[::-1]
-        choice = next((s for s in candidates if s.name not in self.stylizer.load_errors), candidates[0])
+        choice = next((s for s in candidates if not self.stylizer.known_broken(s)), candidates[0])
         self.stylizer.request_style(choice)
         return choice
 

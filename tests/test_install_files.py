@@ -152,3 +152,18 @@ def test_style_names_in_the_readme_and_help_texts_are_bundled_styles():
             named.setdefault(name, where)
     assert named, "the pattern finds the examples"
     assert {n: w for n, w in named.items() if n not in bundled} == {}
+
+
+def test_setup_virtual_camera_runs_the_shipped_script_through_sudo_unless_root_or_a_dry_run(monkeypatch):
+    from camstyle.commands import setup
+
+    monkeypatch.setattr(setup.shutil, "which", lambda name: f"/usr/bin/{name}")
+    script = str(virtualcam.install_file("linux", "setup-virtual-camera.sh"))
+    assert Path(script).is_file()
+    assert setup.script_command(user="ann", euid=1000) == ["/usr/bin/sudo", "/usr/bin/bash", script, "--user", "ann"]
+    assert setup.script_command(user="ann", euid=0) == ["/usr/bin/bash", script, "--user", "ann"]
+    assert setup.script_command(dry_run=True, skip_package=True, user="ann", euid=1000) == [
+        "/usr/bin/bash", script, "--dry-run", "--skip-package", "--user", "ann"]
+    monkeypatch.setattr(setup.shutil, "which", lambda name: None if name == "sudo" else f"/usr/bin/{name}")
+    with pytest.raises(Exception, match="needs root rights, and sudo is not installed"):
+        setup.script_command(user="ann", euid=1000)

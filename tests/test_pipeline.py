@@ -334,6 +334,9 @@ def test_a_style_that_fails_to_load_gets_an_error_reply_and_next_passes_it_by(st
         with pytest.raises(ModelError, match="Style 'broken' could not be loaded"):
             c.dispatch("style", "broken")  # asked for by name: tried again, and the reply says it failed
         assert c.dispatch("style", "swap")["style"] == "swap" and c.stylizer.model.name == "swap"
+        onnx_models.install_style("broken", onnx_models.colour_matrix_model(), folder)  # the user repairs it
+        assert c.dispatch("prev")["style"] == "red"
+        assert c.dispatch("prev")["style"] == "broken", "a repaired style is in the cycle again"
 
 
 def test_the_control_channel_reply_for_a_broken_style_fails(style_dir):
