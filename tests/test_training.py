@@ -609,6 +609,37 @@ def test_ctrl_c_saves_a_checkpoint_to_resume_from(photos, painting, tiny_vgg, mo
     assert [e["step"] for e in read_log("stopped")] == [1, 2, 3, 4]
 
 
+def test_checkpoints_by_time_so_a_killed_run_loses_little_and_resumes_exactly(photos, painting, tiny_vgg, monkeypatch):
+    assert train.Job(name="x", style_image=painting).checkpoint_minutes == 2.0
+    whole = run_job("whole", painting, [photos], tiny_vgg, steps=5)
+    original = data.ImageDataset.batch
+    calls = {"n": 0}
+
+    def killed_in_step_4(self, size, rng):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("killed")  # the process dies: nothing is saved on the way out
+        return original(self, size, rng)
+
+    from rich.console import Console
+
+    monkeypatch.setattr(data.ImageDataset, "batch", killed_in_step_4)
+    for name, minutes in (("by_steps_only", 0), ("by_time", 1e-9)):  # 1e-9 min: every step is overdue
+        calls["n"] = 0
+        job = train.Job(name=name, style_image=painting, data=[photos], log_every=1, checkpoint_every=1000,
+                        checkpoint_minutes=minutes, threads=1, install=False)
+        with pytest.raises(RuntimeError, match="killed"):
+            train.train(job, {**TINY, "steps": 5}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    assert not (checkpoint.run_dir("by_steps_only") / checkpoint.FILE).exists(), "the old way: everything lost"
+    assert checkpoint.load(checkpoint.run_dir("by_time") / checkpoint.FILE)["step"] == 3
+    monkeypatch.setattr(data.ImageDataset, "batch", original)
+    job = train.Job(name="by_time", style_image=painting, log_every=1, threads=1, install=False, resume=True)
+    resumed = train.train(job, {}, vgg=tiny_vgg, console=Console(file=io.StringIO()))
+    assert losses_of(read_log("by_time")) == losses_of(read_log("whole"))
+    for key, value in whole["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
 def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     video = write_video(tmp_path / "clip.avi", panning_frames(8))
     state = run_job("temporal", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)

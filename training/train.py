@@ -126,6 +126,7 @@ class Job:
     recipe_file: str | None = None     # None: training/recipes/gpu.toml on CUDA, default.toml elsewhere
     preview_every: int = 250
     checkpoint_every: int = 500
+    checkpoint_minutes: float = 2.0   # also save this often (0: off), so a killed run loses little
     log_every: int = 10
     threads: int = 0                  # 0: os.cpu_count()
     title: str = ""
@@ -582,7 +583,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                       "for the video stage, which holds strokes still on moving pictures).")
     if vgg is None:
         with console.status("Loading the VGG16 loss network..."):
-            vgg = load_vgg(job.vgg_weights)
+            vgg = load_vgg(job.vgg_weights, say=console.print)
     with console.status("Reading training files...") as status:
         dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed,
                                     progress=counter(status, "Reading training files"))
@@ -623,7 +624,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     guard = Rollback(name=job.name, saved_step=step if previous else 0)
 
     def snapshot(finished: bool) -> dict:
-        nonlocal final_losses
+        nonlocal final_losses, saved_at
         if recent:
             final_losses = {k: float(np.mean(v)) for k, v in recent.items()}
         state = {**trainer.state_dict(), "name": job.name, "recipe": dataclasses.asdict(recipe), "step": step,
@@ -638,6 +639,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                              "temporal_data": [str(Path(p).resolve()) for p in job.temporal_data]}}
         checkpoint.save(ckpt_path, state)
         guard.saved_step = step
+        saved_at = time.monotonic()
         return state
 
     def preview() -> None:
@@ -647,7 +649,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    started = time.monotonic()
+    started = saved_at = time.monotonic()
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -690,7 +692,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                     console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
             if step % job.preview_every == 0 or step == total_steps:
                 preview()
-            if step % job.checkpoint_every == 0 and step < total_steps:
+            overdue = job.checkpoint_minutes > 0 and time.monotonic() - saved_at >= job.checkpoint_minutes * 60
+            if (step % job.checkpoint_every == 0 or overdue) and step < total_steps:
                 snapshot(finished=False)
             if step == recipe.steps and temporal_steps and recipe.late_stability:
                 # The image stage alone is the per-frame baseline (same network, same budget, no
