@@ -134,7 +134,7 @@ def test_keys_from_a_terminal_in_cbreak_mode_and_the_terminal_is_restored(monkey
 def test_status_line_for_logs():
     status = {**FakeController().status(), "paused": True, "message": "camera unavailable - reconnecting"}
     line = status_line(status)
-    assert line == ("style mosaic 1.00 steady 0.50 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
+    assert line == ("style mosaic 1.00 steady 0.50 | network 320x180 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
                     " | paused | camera unavailable - reconnecting")
 
 
