@@ -8,9 +8,10 @@ that leaves the rest to capture, publishing and the meeting app. Nothing here as
 architecture: the times are measured on whatever network the style is.
 
 Hysteresis: the governor steps down when the median stylize time over a short window exceeds
-the budget, and only steps up when the next rung is predicted to fit well under it (UP_AT) for
-a calm period. A rung it had to leave soon after climbing to it waits twice as long before the
-next try, so a load that sits right at a boundary cannot make it oscillate.
+the budget, and only steps up when the next rung is predicted to fit under UP_AT of it for a
+calm period. A rung it had to leave soon after climbing to it has its predicted time corrected
+to what it really took, and waits twice as long before the next try, so a load that sits right
+at a boundary, or a network that scales worse than its pixels, cannot make it oscillate.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Callable
 SMALLEST_WIDTH = 320
 BASE_MULTIPLE = 8
 STYLIZE_SHARE = 0.70  # of the frame period: the stylize thread's budget
-START_AT = 0.85       # start-up: a rung fits when its idle time is within this share of the budget
-UP_AT = 0.75          # running: step up when the next rung is predicted within this share
+START_AT = 0.85       # a rung fits when its time is within this share of the budget: at start-up,
+UP_AT = START_AT      # and while running, to step up (the same, so the idle size is reached again)
 WINDOW_S = 0.6        # the short window whose median stylize time is compared with the budget
 MIN_SAMPLES = 6
 SETTLE_S = 0.4        # after a change, frames at the new size are not judged for this long
@@ -49,12 +50,17 @@ def lcm_multiple(*multiples: int) -> int:
 
 
 def round_to(value: float, multiple: int) -> int:
-    return max(multiple, int(value / multiple + 0.5) * multiple)
+    return max(multiple, int(value / multiple + 0.5 + 1e-9) * multiple)
 
 
 def fit_size(requested: Size, output: Size, multiple: int = BASE_MULTIPLE) -> Size:
-    """The largest size with the output's aspect inside `requested`, sides in `multiple`s."""
+    """The largest size with the output's aspect inside `requested`, sides in `multiple`s.
+
+    A size that already is one (sides in multiples, aspect within half a multiple) is kept,
+    so fitting twice changes nothing."""
     (req_w, req_h), (out_w, out_h) = requested, output
+    if not req_w % multiple and not req_h % multiple and abs(req_h - req_w * out_h / out_w) <= multiple / 2 + 1e-9:
+        return req_w, req_h
     scale = min(req_w / out_w, req_h / out_h)
     return round_to(out_w * scale, multiple), round_to(out_h * scale, multiple)
 
@@ -168,7 +174,7 @@ class SizeGovernor:
         self._settle_until = self._t0 + SETTLE_S
         self._calm_since: float | None = None
         self._calm_s = [CALM_S] * len(self.rungs)
-        self._climbed_at: dict[int, float] = {}
+        self._climbed: dict[int, tuple[float, int, float]] = {}  # rung -> (when, from rung, median there)
         self.changes: deque[SizeChange] = deque(maxlen=HISTORY)
         self.reason = ""
         self._record(pinned if pinned else self.rungs[self.index], None, pinned_reason if pinned else reason)
@@ -232,9 +238,13 @@ class SizeGovernor:
         target = self.index - 1  # at least one rung; further while the prediction stays over UP_AT
         while target > 0 and self._predicted(median, target) > UP_AT * self.budget:
             target -= 1
-        climbed = self._climbed_at.get(self.index)
-        if climbed is not None and now - climbed < RETRY_WITHIN_S:
+        climbed = self._climbed.get(self.index)
+        if climbed is not None and now - climbed[0] < RETRY_WITHIN_S:  # the climb was a mistake
+            _, below, median_below = climbed
             self._calm_s[self.index] = min(MAX_CALM_S, 2 * self._calm_s[self.index])
+            if median_below > 0:  # what this rung really costs relative to the one below
+                self.expected[self.index] = max(self.expected[self.index],
+                                                self.expected[below] * median / median_below)
         previous = self.size
         self.index = target
         self._restart_window(now)
@@ -254,7 +264,7 @@ class SizeGovernor:
             return None
         previous = self.size
         self.index += 1
-        self._climbed_at[self.index] = now
+        self._climbed[self.index] = (now, self.index - 1, median)
         self._restart_window(now)
         self._record(self.size, previous, f"stepped up: calm, {self.size[0]}x{self.size[1]} predicted "
                                           f"{predicted:.0f} ms of {self.budget:.0f} ms")

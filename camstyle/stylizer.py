@@ -36,6 +36,21 @@ def inference_shape(requested: tuple[int, int], output: tuple[int, int], multipl
     return fit_size(requested, output, multiple)
 
 
+def downscale(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`frame` at the smaller (width, height) `size`, anti-aliased.
+
+    OpenCV's area resize is fast only for whole factors (5-10 ms from 720p to 320x184 on one
+    core, 0.4 ms to 640x360): halve by area while the frame is at least twice the size, then
+    the last step, at most 2x, bilinear. Within a grey level or so of one area resize.
+    """
+    width, height = size
+    while frame.shape[1] >= 2 * width and frame.shape[0] >= 2 * height:
+        frame = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (frame.shape[1], frame.shape[0]) == (width, height):
+        return frame
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def session_options(threads: int = 0):
     import onnxruntime as ort
 
@@ -296,7 +311,7 @@ class Stylizer:
 
     def _stylize(self, frame: np.ndarray, size: tuple[int, int], model: StyleModel, fade_from: StyleModel | None,
                  progress: float, strength: float, steadier: Steadier, upscaler: GuidedUpscaler) -> np.ndarray:
-        small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        small = downscale(frame, size)
         styled = model.run(small)
         if fade_from is not None:
             styled = cv2.addWeighted(styled, progress, fade_from.run(small), 1.0 - progress, 0.0)

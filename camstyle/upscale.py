@@ -67,14 +67,15 @@ class GuidedUpscaler:
                              interpolation=cv2.INTER_LINEAR)
         detail = cv2.subtract(full_grey, up_grey, dst=self._buffer("detail", grey_shape, np.int16),
                               dtype=cv2.CV_16S)  # the camera's detail finer than the inference size
-        extra = cv2.multiply(up_a, detail, dst=detail, dtype=cv2.CV_16S)
-        # uint8 saturating adds are the cheap way to add a signed grey term to three channels
+        # A * detail added to all three channels, as two saturating uint8 steps (the cheap way to
+        # add a signed term): a uint8 product saturates its negative part to 0, so +A*d gives the
+        # brightening and -A*d the darkening.
         three = self._buffer("three", (height, width, 3), np.uint8)
         part = self._buffer("part", grey_shape, np.uint8)
         up = cv2.resize(small_styled, size, interpolation=cv2.INTER_LINEAR)
-        cv2.convertScaleAbs(cv2.max(extra, 0, dst=self._buffer("signed", grey_shape, np.int16)), dst=part)
+        cv2.multiply(up_a, detail, dst=part, dtype=cv2.CV_8U)
         cv2.add(up, cv2.merge([part, part, part], dst=three), dst=up)
-        cv2.convertScaleAbs(cv2.min(extra, 0, dst=self._buffers["signed"]), dst=part)
+        cv2.multiply(up_a, detail, dst=part, scale=-1, dtype=cv2.CV_8U)
         cv2.subtract(up, cv2.merge([part, part, part], dst=three), dst=up)
         return up
 
