@@ -61,8 +61,8 @@ def fit_size(requested: Size, output: Size, multiple: int = BASE_MULTIPLE) -> Si
     (req_w, req_h), (out_w, out_h) = requested, output
     if not req_w % multiple and not req_h % multiple and abs(req_h - req_w * out_h / out_w) <= multiple / 2 + 1e-9:
         return req_w, req_h
-    scale = min(req_w / out_w, req_h / out_h)
-    return round_to(out_w * scale, multiple), round_to(out_h * scale, multiple)
+    width = round_to(out_w * min(req_w / out_w, req_h / out_h), multiple)
+    return width, round_to(width * out_h / out_w, multiple)
 
 
 def ladder(output: Size, multiple: int = BASE_MULTIPLE) -> list[Size]:
