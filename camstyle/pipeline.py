@@ -473,6 +473,12 @@ class Controller:
         if size is not None:
             self._notify(f"inference size {size[0]}x{size[1]}: {reason}")
 
+    def _forget_size_window(self) -> None:
+        """A pause or a new style: the stylize times so far measured something else."""
+        with self._size_lock:
+            if self.sizer is not None:
+                self.sizer.forget_window()
+
     def _set_size(self, value: str | None) -> None:
         """`ctl size auto|WxH`: free the size for the governor, or fix it."""
         from camstyle.config import parse_inference_size
@@ -584,6 +590,7 @@ class Controller:
         current = self.stylizer.style
         index = names.index(current) + step if current in names else (0 if step > 0 else -1)
         self.stylizer.request_style(styles[index % len(styles)])
+        self._forget_size_window()
 
     def dispatch(self, action: str, value: str | None = None) -> dict:
         """Apply one action and return the status after it (see status())."""
@@ -601,6 +608,7 @@ class Controller:
                     raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
                 self._refresh_styles()
                 self.stylizer.request_style(styles_mod.find_style(str(value).strip(), self.style_dirs))
+                self._forget_size_window()
             elif level:
                 if action != level:  # strength_up, steady_down, ...
                     value = f"+{LEVEL_STEP}" if action.endswith("_up") else f"-{LEVEL_STEP}"
@@ -609,6 +617,7 @@ class Controller:
                 self._set_size(value)
             elif action == "pause":
                 self.paused = not self.paused
+                self._forget_size_window()
                 self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
             elif action == "mirror":
                 self.stylizer.mirror = not self.stylizer.mirror
