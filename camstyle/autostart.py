@@ -1,7 +1,7 @@
 """Start CamStyle at login: a systemd user unit or XDG autostart entry (Linux), a LaunchAgent
 (macOS) or a Startup-folder script (Windows).
 
-The files come from the templates in install/autostart/, filled with the absolute path of the
+The files come from the templates in install/autostart/ (shipped inside the package), filled with the absolute path of the
 Python that runs this CamStyle, so that the entry keeps working outside an activated
 environment. Enabling twice writes the same file; all writes are atomic. Everything about the
 host (platform, environment, home, subprocesses, /proc) sits in a Host so tests can stand in
@@ -32,7 +32,7 @@ TEMPLATE_FILES = {
     "launchd": f"{LAUNCHD_LABEL}.plist",
     "windows": "camstyle-startup.cmd",
 }
-RUN_ARGS = ["-m", "camstyle", "run", "--no-dashboard"]
+RUN_ARGS = ["-m", "camstyle", "run", "--no-dashboard", "--daemon"]  # --daemon: never the demo clip
 
 
 def run_command(args: list[str], timeout: float = 15) -> subprocess.CompletedProcess:
@@ -141,11 +141,11 @@ def target_path(host: Host, method: str) -> Path:
 
 
 def templates_dir() -> Path:
-    """install/autostart in the source tree (CamStyle is installed editable from its checkout)."""
-    folder = Path(__file__).resolve().parent.parent / "install" / "autostart"
+    """The autostart templates: shipped inside the package, or install/autostart in a checkout."""
+    folder = virtualcam.install_file("autostart")
     if not folder.is_dir():
         raise CamStyleError(f"The autostart templates are missing ({folder}).",
-                            "Install CamStyle from its source folder with `bash install/setup.sh`, then try again.")
+                            "Reinstall CamStyle (pip install --force-reinstall camstyle), then try again.")
     return folder
 
 
@@ -212,7 +212,7 @@ def render(host: Host, method: str) -> str:
     left = re.findall(r"@CAMSTYLE_[A-Z_]+@", template)
     if left:
         raise CamStyleError(f"The autostart template {TEMPLATE_FILES[method]} has unknown placeholders {left}.",
-                            "Restore install/autostart/ from the CamStyle sources.")
+                            "Reinstall CamStyle, whose autostart templates are damaged.")
     if method == "windows":
         template = template.replace("\r\n", "\n").replace("\n", "\r\n")
     return template
@@ -295,6 +295,9 @@ def _activate(host: Host, target: Target, dry_run: bool) -> list[str]:
                         f"Fix that, then run:  systemctl --user daemon-reload && systemctl --user enable {SERVICE_NAME}"]
         return ["enabled: CamStyle starts with your graphical session.",
                 f"Start it now with:  systemctl --user start {SERVICE_NAME}   (logs: journalctl --user -u camstyle)"]
+    if dry_run:
+        return ["dry run: nothing was written. Without --dry-run, CamStyle would start at your next "
+                f"{'desktop login' if method == 'xdg' else 'login' if method == 'launchd' else 'Windows sign-in'}."]
     if method == "xdg":
         return ["CamStyle starts at your next desktop login. Start it now with:  camstyle run"]
     if method == "launchd":
@@ -355,13 +358,26 @@ def control_channel_status(timeout: float = 1.0) -> dict | None:
         return None
 
 
+def _program(arg: str) -> str:
+    return arg.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
 def is_daemon_command(args: list[str]) -> bool:
-    """`camstyle run ...` or `python -m camstyle run ...`."""
-    for i, arg in enumerate(args[:-1]):
-        name = arg.replace("\\", "/").rsplit("/", 1)[-1]
-        if name in ("camstyle", "camstyle.exe") and args[i + 1] == "run":
-            return True
-    return False
+    """`camstyle run ...`, `python [options] -m camstyle run ...` or `python .../camstyle run ...`
+    as the process itself: a wrapper that starts one (`timeout 60 camstyle run`, a shell) is not
+    CamStyle, and the CamStyle it started is found as its own process."""
+    if not args:
+        return False
+    program, rest = _program(args[0]), list(args[1:])
+    if program in ("camstyle", "camstyle.exe"):
+        return rest[:1] == ["run"]
+    if not program.startswith("python"):
+        return False
+    while rest and rest[0].startswith("-") and rest[0] != "-m":
+        rest = rest[2:] if rest[0] in ("-X", "-W") else rest[1:]  # interpreter options, some with a value
+    if rest[:3] == ["-m", "camstyle", "run"]:
+        return True
+    return len(rest) >= 2 and _program(rest[0]) in ("camstyle", "camstyle-script.py") and rest[1] == "run"
 
 
 def find_daemon_pids(host: Host) -> list[int]:

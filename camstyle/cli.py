@@ -27,6 +27,7 @@ COMMANDS = [
     ("config", "camstyle.commands.config"),
     ("doctor", "camstyle.commands.doctor"),
     ("autostart", "camstyle.commands.autostart"),
+    ("setup", "camstyle.commands.setup"),
     ("train", "camstyle.commands.train"),
     ("export", "camstyle.commands.export"),
     ("eval", "camstyle.commands.eval"),

@@ -406,7 +406,7 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(f"Config file {path} is not UTF-8 text.", "Save it as UTF-8, or recreate it with `camstyle config --init --force`.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}.",
-                          "Fix that line (strings need double quotes, e.g. name = \"mosaic\"), "
+                          "Fix that line (strings need double quotes, e.g. name = \"starry_night\"), "
                           "or start over with `camstyle config --init --force`.") from None
     return _from_document(document, path)
 

@@ -261,15 +261,18 @@ class _UnixListener:
             raise
 
     def _private_folder(self) -> None:
+        """Create the folder (0700) or check the one that is there, without following a symlink.
+
+        In a shared temporary folder another user can plant a symlink or a folder of their own
+        under our name: then refuse, never chmod or write into it."""
         folder = self.path.parent
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            info = folder.stat()
-            if hasattr(os, "getuid") and info.st_uid != os.getuid():
-                raise DeviceError(f"The control folder {folder} belongs to another user.",
-                                  "Remove it, or set XDG_RUNTIME_DIR to a private folder.")
-            if stat.S_IMODE(info.st_mode) & 0o077:
-                os.chmod(folder, 0o700)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:
+                pass
+            check_private_folder(folder)
         except OSError as exc:
             raise DeviceError(f"Cannot prepare the control folder {folder}: {exc.strerror or exc}.",
                               "Set XDG_RUNTIME_DIR to a folder you own.") from None
@@ -277,7 +280,11 @@ class _UnixListener:
     def _lock(self) -> None:
         import fcntl
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise DeviceError(f"Cannot create the control lock {self.lock_path}: {exc.strerror or exc}.",
+                              "Remove that file, or set XDG_RUNTIME_DIR to a private folder.") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -323,6 +330,23 @@ class _UnixListener:
                 if self.path.stat().st_ino == self._inode:
                     self.path.unlink()
         self._unlock()
+
+
+def check_private_folder(folder: Path) -> None:
+    """Raise DeviceError unless `folder` is a real folder (not a symlink) owned by this user
+    that no one else can enter (mode 0700 or stricter)."""
+    hint = f"Remove it (rm -r {folder}) if it is not yours to keep, or set XDG_RUNTIME_DIR to a private folder."
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode):
+        raise DeviceError(f"The control folder {folder} is a symbolic link; CamStyle does not follow it.", hint)
+    if not stat.S_ISDIR(info.st_mode):
+        raise DeviceError(f"The control folder {folder} is not a folder.", hint)
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise DeviceError(f"The control folder {folder} belongs to another user (uid {info.st_uid}).", hint)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise DeviceError(f"The control folder {folder} is open to other users (mode {mode:04o}, it must be 0700).",
+                          f"Make it private with `chmod 700 {folder}`, or remove it.")
 
 
 def _same_user(conn: socket.socket) -> bool:

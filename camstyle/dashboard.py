@@ -205,6 +205,8 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
 
     if "size_auto" in status:
         route.add_row("Network", _network(status))
+    if status.get("not_published"):
+        route.add_row("Output", Text(f"NOTHING IS PUBLISHED: {status['not_published']}", style="bold red"))
 
     parts: list[RenderableType] = [look, Rule(style="grey35"), perf, Rule(style="grey35"), route]
     message = notice or str(status.get("message") or "")
@@ -226,6 +228,8 @@ def status_line(status: dict) -> str:
             f" | dropped {int(_number(status, 'dropped'))} | cpu {_number(status, 'cpu_percent'):.0f}%")
     if flags:
         line += " | " + " ".join(flags)
+    if status.get("not_published"):
+        line += f" | nothing is published: {status['not_published']}"
     if status.get("message"):
         line += f" | {status['message']}"
     return line

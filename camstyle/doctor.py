@@ -2,6 +2,7 @@
 
 Each check returns a Check row: ok, warning (works, but something is off) or problem; a
 problem that stops `camstyle run` from working is `blocking` and makes doctor exit non-zero.
+`effect` says what a blocking problem does when it is not that run refuses to start.
 The machine is described by an Environment (filesystem root, groups, environment variables,
 platform and the probe functions of the other modules), so tests can simulate a missing
 module, a device without permission or a machine where no provider works.
@@ -29,6 +30,7 @@ class Check:
     fix: str = ""
     blocking: bool = False
     details: list[str] = field(default_factory=list)
+    effect: str = ""  # what a blocking problem does to `camstyle run` ("" = run stops with an error)
 
 
 def _real_list_cameras():
@@ -179,7 +181,8 @@ def check_cameras(env: Environment, cfg) -> Check:
             fix += " Allow camera access for your terminal in System Settings > Privacy & Security > Camera."
         else:
             fix += " Allow camera access in Settings > Privacy & security > Camera."
-        return Check("camera", WARNING, "no camera found: CamStyle plays its built-in demo clip instead", fix)
+        return Check("camera", WARNING, "no camera found: CamStyle plays its built-in demo clip instead "
+                                        "(started at login, it waits for a camera)", fix)
     if source.isdigit():
         if any(str(c.get("index")) == source for c in cameras):
             return Check("camera", OK, f"camera {source} is present", details=details)
@@ -228,7 +231,9 @@ def check_virtual_camera(env: Environment, cfg) -> Check:
             check.blocking = True
         elif not env.has_display():
             check.blocking = True
-            check.summary += "; and without a display there is no preview window to fall back to"
+            check.effect = "camstyle run publishes nothing"
+            check.summary += ("; without a display there is no preview window either, so `camstyle run` runs "
+                              "but publishes nothing")
         else:
             check.summary += " (CamStyle falls back to a preview window)"
     return check
@@ -369,26 +374,6 @@ def check_providers(env: Environment, cfg) -> Check:
 # --- styles -------------------------------------------------------------------------------------
 
 
-def _style_problem(model_path: Path) -> str | None:
-    """Why this ONNX file is not a usable style (None: it is)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    try:
-        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-        return f"does not load ({str(exc).splitlines()[0][:160]})"
-    inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or not outputs:
-        return f"has {len(inputs)} inputs and {len(outputs)} outputs, a style has one of each"
-    for what, tensor in (("input", inputs[0]), ("output", outputs[0])):
-        shape = list(tensor.shape or [])
-        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
-            return f"{what} shape {shape} is not [1, 3, H, W]"
-    return None
-
-
 def check_styles(env: Environment, cfg) -> Check:
     name = "styles"
     try:
@@ -400,11 +385,11 @@ def check_styles(env: Environment, cfg) -> Check:
         blocking = bool(cfg.style.name)
         return Check(name, PROBLEM if blocking else WARNING,
                      "no styles installed: CamStyle passes the camera through unstyled", train, blocking=blocking)
+    from camstyle.styles import style_problem
+
     broken, details = {}, []
     for style in styles:
-        reason = _style_problem(style.model_path)
-        if reason is None and style.meta.get("broken_metadata"):
-            reason = f"metadata {style.model_path.with_suffix('.json').name} is unreadable"
+        reason = style_problem(style)
         if reason:
             broken[style.name] = reason
         details.append(f"{style.name} ({style.origin}): {reason or 'ok'}")

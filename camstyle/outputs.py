@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import sys
 import threading
 import time
@@ -59,8 +61,9 @@ class NullOutput(Output):
 
     name = "null"
 
-    def __init__(self) -> None:
+    def __init__(self, reason: str = "") -> None:
         self.frames = 0
+        self.reason = reason  # why CamStyle fell back to publishing nothing ("" when asked for)
 
     def send(self, frame: np.ndarray) -> None:
         self.frames += 1
@@ -220,22 +223,34 @@ class PreviewOutput(Output):
 
 class RecordOutput(Output):
     """Records the output to a video file, atomically: frames go to a temporary file next to
-    the target, which takes the target's name only when the run stops cleanly.
+    the target, which takes the target's name only when the run stops cleanly and the file
+    plays back.
 
     Frames are written by wall clock (repeated or skipped to match the file's frame rate),
-    so the recording plays at real speed whatever the publish rate was.
+    so the recording plays at real speed whatever the publish rate was. An existing file is
+    never replaced unless `overwrite` is set: the recording takes the next free numbered name.
+    When the disk fills up (or writes stop reaching the file) the recording stops with one
+    StorageError from send(), its temporary file is removed, and later frames are ignored.
     """
 
-    def __init__(self, path: str | os.PathLike, width: int = 1280, height: int = 720, fps: float = 30):
+    def __init__(self, path: str | os.PathLike, width: int = 1280, height: int = 720, fps: float = 30,
+                 overwrite: bool = False):
         self.path = Path(path).expanduser()
         self.size = (width, height)
         self.fps = fps
+        self.overwrite = overwrite
         self.name = f"record {self.path}"
+        self.notice = ""  # something the user should know (the recording took another name)
+        self.failed = ""  # why the recording stopped early
         self.frames_written = 0
         self._writer = None
+        self._temporary: Path | None = None
         self._stack: contextlib.ExitStack | None = None
         self._start: float | None = None
         self._position = 0
+        self._checked_at: float | None = None
+        self._size_seen = -1
+        self._grew_at = 0.0
 
     def open(self) -> None:
         codec = RECORD_CODECS.get(self.path.suffix.lower())
@@ -244,41 +259,158 @@ class RecordOutput(Output):
                               f"Use a file name ending in {', '.join(RECORD_CODECS)} (e.g. recording.mp4).")
         if self.path.is_dir():
             raise StorageError(f"{self.path} is a folder.", "Give a file name to record to, e.g. recording.mp4.")
+        remove_stale_temporaries(self.path.parent)
+        if not self.overwrite and self.path.exists():
+            wanted, self.path = self.path, free_name(self.path)
+            self.name = f"record {self.path}"
+            self.notice = (f"{wanted.name} already exists: recording to {self.path.name} instead "
+                           "(--overwrite replaces the file).")
         stack = contextlib.ExitStack()
         temporary = stack.enter_context(atomic.atomic_path(self.path))  # StorageError if not writable
+        free = _free_bytes(self.path.parent)
+        if free is not None and free < RECORD_RESERVE_BYTES:
+            stack.__exit__(StorageError, StorageError("no space"), None)
+            raise StorageError(f"Not enough free space to record to {self.path} ({free / 2**20:.0f} MB free).",
+                               "Free some space or record to another disk.")
         writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*codec), float(self.fps), self.size)
         if not writer.isOpened():
             stack.__exit__(StorageError, StorageError("writer"), None)
             raise StorageError(f"Cannot write a video to {self.path}.", "Check the folder is writable and has free space.")
-        self._writer, self._stack = writer, stack
+        self._writer, self._stack, self._temporary = writer, stack, temporary
 
     def send(self, frame: np.ndarray, now: float | None = None) -> None:
+        if self._writer is None:
+            return  # stopped after a failure
         now = time.perf_counter() if now is None else now
         if self._start is None:
-            self._start = now
+            self._start = self._checked_at = self._grew_at = now
         due = int((now - self._start) * self.fps) + 1  # frames the file should hold by now
         if due <= self._position:
             return  # published faster than the file's rate: skip
         # Repeat the frame to cover a stall, but at most a second's worth.
-        for _ in range(min(due - self._position, max(1, int(self.fps)))):
-            self._writer.write(frame)
-            self.frames_written += 1
+        with contextlib.ExitStack() as quiet:
+            if self.frames_written:  # OpenCV warns on every failed write; the checks below say it once
+                quiet.enter_context(_opencv_quiet())
+            for _ in range(min(due - self._position, max(1, int(self.fps)))):
+                self._writer.write(frame)
+                self.frames_written += 1
         self._position = due
+        if now - self._checked_at >= RECORD_CHECK_S:
+            self._checked_at = now
+            self._check_writes(now)
+
+    def _check_writes(self, now: float) -> None:
+        """Stop before the disk is full, or when written frames stop reaching the file."""
+        free = _free_bytes(self.path.parent)
+        try:
+            size = self._temporary.stat().st_size
+        except OSError:
+            size = -1
+        if size > self._size_seen:
+            self._size_seen, self._grew_at = size, now
+        if free is not None and free < RECORD_RESERVE_BYTES:
+            self._fail(f"The disk is nearly full ({free / 2**20:.0f} MB free): recording to {self.path} stopped.")
+        elif size < 0 or (now - self._grew_at >= RECORD_STALL_S and (free is None or free < RECORD_STALL_FREE_BYTES)):
+            self._fail(f"Writing {self.path} failed (the disk may be full): recording stopped.")
+
+    def _fail(self, message: str) -> None:
+        self.failed = message
+        self._discard()
+        kept = "the existing file is untouched" if self.path.exists() else "nothing was saved"
+        raise StorageError(message, f"The camera keeps running; {kept}. Free some space and record again.")
+
+    def _discard(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with _opencv_quiet():
+                writer.release()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.__exit__(CamStyleError, CamStyleError("recording discarded"), None)  # removes the temporary file
 
     def close(self, clean: bool = True) -> None:
         if self._writer is None:
             return
-        self._writer.release()
+        if not (clean and self.frames_written > 0):
+            self._discard()
+            return
+        with _opencv_quiet():
+            self._writer.release()
         self._writer = None
+        if not playable(self._temporary):
+            self._discard()
+            raise StorageError(f"The recording {self.path} could not be completed (the disk may be full).",
+                               "Nothing was overwritten. Free some space and record again.")
         stack, self._stack = self._stack, None
-        if clean and self.frames_written > 0:
-            stack.close()  # fsync and move into place; StorageError if that fails
-        else:
-            stack.__exit__(CamStyleError, CamStyleError("recording discarded"), None)  # removes the temporary file
+        stack.close()  # fsync and move into place; StorageError if that fails
+
+
+RECORD_RESERVE_BYTES = 16 * 2**20  # stop recording with this much space left, before writes fail
+RECORD_CHECK_S = 0.5  # how often send() checks the disk
+RECORD_STALL_S = 3.0  # the file did not grow for this long while frames were written ...
+RECORD_STALL_FREE_BYTES = 256 * 2**20  # ... on a disk this full: writes are failing
+STALE_TEMPORARY_S = 120  # a recording's temporary file untouched this long was left by a killed run
+_TEMPORARY = re.compile(r"\.(?P<name>.+(?P<ext>\.[A-Za-z0-9]+))\.[a-z0-9_]{8}(?P=ext)")  # atomic.atomic_path's names
+
+
+def _opencv_quiet():
+    from camstyle.sources import opencv_quiet
+
+    return opencv_quiet()
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def playable(path: Path) -> bool:
+    """Whether a finished video file opens and yields a frame (a truncated MP4 does not)."""
+    with _opencv_quiet():
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        try:
+            return capture.isOpened() and capture.read()[0]
+        finally:
+            capture.release()
+
+
+def free_name(path: Path) -> Path:
+    """`path`, or the first of NAME-2.EXT, NAME-3.EXT ... that does not exist."""
+    number = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
+def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove the temporary files of recordings that were killed (hidden, named like ours, and
+    not written to for minutes); returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if not match or match.group("ext").lower() not in RECORD_CODECS:
+            continue
+        try:
+            if entry.is_file() and not entry.is_symlink() and now - entry.stat().st_mtime > STALE_TEMPORARY_S:
+                entry.unlink()
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
 
 
 def open_outputs(kind: str = "auto", width: int = 1280, height: int = 720, fps: float = 30, device: str = "",
-                 record_path: str = "", backend: str | None = None) -> tuple[list[Output], list[str]]:
+                 record_path: str = "", backend: str | None = None,
+                 overwrite: bool = False) -> tuple[list[Output], list[str]]:
     """Open the configured output (plus a recording when a path is given) -> (outputs, notices).
 
     "auto" publishes to the virtual camera if one opens; otherwise it says once how to set
@@ -293,9 +425,11 @@ def open_outputs(kind: str = "auto", width: int = 1280, height: int = 720, fps: 
     outputs: list[Output] = []
     try:
         if record_path:  # first: an unwritable path must fail before any device is taken
-            recorder = RecordOutput(record_path, width, height, fps)
+            recorder = RecordOutput(record_path, width, height, fps, overwrite)
             recorder.open()
             outputs.append(recorder)
+            if recorder.notice:
+                notices.append(recorder.notice)
         if kind == "virtualcam":
             outputs.insert(0, _opened(VirtualCamOutput(width, height, fps, device, backend)))
         elif kind == "preview":
@@ -306,11 +440,12 @@ def open_outputs(kind: str = "auto", width: int = 1280, height: int = 720, fps: 
             try:
                 outputs.insert(0, _opened(VirtualCamOutput(width, height, fps, device, backend)))
             except DeviceError as exc:
-                fallback: Output = PreviewOutput() if display_available() else NullOutput()
+                reason = f"{exc.message} `camstyle setup virtual-camera` sets one up; see `camstyle doctor`."
+                fallback: Output = PreviewOutput() if display_available() else NullOutput(reason)
                 try:
                     fallback.open()
                 except DeviceError:
-                    fallback = NullOutput()
+                    fallback = NullOutput(reason)
                 outputs.insert(0, fallback)
                 where = "a preview window" if isinstance(fallback, PreviewOutput) else "no output (frames are discarded)"
                 notices.append(f"{exc.message} Using {where} instead. {exc.hint}")

@@ -33,6 +33,7 @@ LEVEL_STEP = 0.1  # what strength_up / steady_down and the like change by
 # Actions that set a level: (highest value, what the range's ends mean, for the message).
 LEVELS = {"strength": (1.0, "0 (camera only) to 1 (full style)"),
           "steady": (MAX_STEADY, f"0 (off) to {MAX_STEADY} (steadiest)")}
+STYLE_REPLY_WAIT_S = 3.0  # a style action's reply waits this long for the load, to say whether it worked
 STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
 BACKOFF_START_S, BACKOFF_MAX_S = 0.25, 5.0
 RECONNECTING = "camera unavailable - reconnecting"
@@ -61,10 +62,12 @@ class PipelineSettings:
     output_size: tuple[int, int] = (1280, 720)
     fps: float = 30
     record_path: str = ""
+    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
     provider: str = "auto"
     threads: int = 0
     backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
     max_frames: int = 0  # stop after this many published frames (0 = run until stopped)
+    demo_fallback: bool = True  # source "auto" without a camera plays the demo; False: wait for a camera
 
     @classmethod
     def from_config(cls, cfg, **extra) -> "PipelineSettings":
@@ -249,7 +252,8 @@ class Controller:
                                      guided_upscale=s.guided_upscale, size_multiple=multiple)
             wanted = styles_mod.find_style(s.style, self.style_dirs) if s.style else None
             if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
-                self.outputs, notices = open_outputs(s.output, *s.output_size, s.fps, s.device, s.record_path, s.backend)
+                self.outputs, notices = open_outputs(s.output, *s.output_size, s.fps, s.device, s.record_path, s.backend,
+                                                     s.overwrite)
                 opened_outputs = self.outputs
                 for notice in notices:
                     self._notify(notice)
@@ -259,7 +263,8 @@ class Controller:
             try:
                 if self.source is None:
                     self.source = opened_source = sources.open_source(s.source, *s.camera_size, s.camera_fps,
-                                                                      s.mjpg, self.capture_factory)
+                                                                      s.mjpg, self.capture_factory,
+                                                                      demo_fallback=s.demo_fallback)
             finally:
                 loader.join()
             if loaded:
@@ -548,6 +553,9 @@ class Controller:
             for output in self.outputs:
                 try:
                     output.send(image)
+                except CamStyleError as exc:  # an output that stopped itself (a recording on a full disk)
+                    self.errors += 1
+                    self._notify(f"{exc.message} {exc.hint or ''}".strip())
                 except Exception as exc:  # one failing output must not stop the others
                     self.errors += 1
                     if self.errors == 1 or self.errors % 100 == 0:
@@ -582,32 +590,53 @@ class Controller:
         self.styles = styles_mod.discover_styles(self.style_dirs)
         return self.styles
 
-    def _step_style(self, step: int) -> None:
+    def _step_style(self, step: int) -> styles_mod.StyleInfo:
+        """Request the next (+1) or previous (-1) style, passing over those that failed to load."""
         styles = self._refresh_styles()
         if not styles:
             raise CamStyleError("No styles are installed.", STYLES_HINT)
         names = [s.name for s in styles]
         current = self.stylizer.style
-        index = names.index(current) + step if current in names else (0 if step > 0 else -1)
-        self.stylizer.request_style(styles[index % len(styles)])
+        if current in names:
+            start = names.index(current)
+            candidates = [styles[(start + step * k) % len(styles)] for k in range(1, len(styles) + 1)]
+        else:
+            candidates = styles if step > 0 else styles[::-1]
+        choice = next((s for s in candidates if not self.stylizer.known_broken(s)), candidates[0])
+        self.stylizer.request_style(choice)
         self._forget_size_window()
+        return choice
+
+    def _style_reply(self, requested: styles_mod.StyleInfo) -> dict:
+        """The status once the requested style has loaded; ModelError when it failed to."""
+        stylizer = self.stylizer
+        if stylizer is not None and stylizer.wait_idle(STYLE_REPLY_WAIT_S):
+            error = stylizer.load_errors.get(requested.name)
+            if error and stylizer.style != requested.name:
+                showing = f"style '{stylizer.style}'" if stylizer.style else "the camera unstyled"
+                raise ModelError(f"Style '{requested.name}' could not be loaded: {error} CamStyle still shows {showing}.",
+                                 "`camstyle styles` marks the broken styles; re-export this one (`camstyle export`) "
+                                 "or remove its files.")
+        return self.status()
 
     def dispatch(self, action: str, value: str | None = None) -> dict:
         """Apply one action and return the status after it (see status())."""
         action = (action or "").strip().lower()
         level = next((name for name in LEVELS if action in (name, f"{name}_up", f"{name}_down")), None)
+        requested = None  # a style being switched to: the reply waits to say whether it loaded
         with self._dispatch_lock:
             if self.stylizer is None and action not in ("status", "quit"):
                 raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
             if action == "next":
-                self._step_style(+1)
+                requested = self._step_style(+1)
             elif action == "prev":
-                self._step_style(-1)
+                requested = self._step_style(-1)
             elif action == "style":
                 if not value:
                     raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
                 self._refresh_styles()
-                self.stylizer.request_style(styles_mod.find_style(str(value).strip(), self.style_dirs))
+                requested = styles_mod.find_style(str(value).strip(), self.style_dirs)
+                self.stylizer.request_style(requested)
                 self._forget_size_window()
             elif level:
                 if action != level:  # strength_up, steady_down, ...
@@ -628,7 +657,9 @@ class Controller:
                 self._done.set()
             elif action != "status":
                 raise CamStyleError(f"Unknown action '{action}'.", f"Use one of: {', '.join(ACTIONS)}.")
-            return self.status()
+            if requested is None:
+                return self.status()
+        return self._style_reply(requested)  # outside the lock: status requests go on meanwhile
 
     def status(self) -> dict:
         stylizer = self.stylizer
@@ -644,6 +675,7 @@ class Controller:
             "provider": stylizer.provider if stylizer else "",
             "source": self.source.name if self.source else "",
             "output": " + ".join(o.name for o in self.outputs or []),
+            "not_published": next((o.reason for o in self.outputs or [] if getattr(o, "reason", "")), ""),
             "fps_in": round(self.fps_in.rate(now), 2),
             "fps_styled": round(self.fps_styled.rate(now), 2),
             "fps_out": round(self.fps_out.rate(now), 2),

@@ -98,6 +98,29 @@ def discover_styles(dirs: list[tuple[Path, str]] | None = None) -> list[StyleInf
     return [found[k] for k in sorted(found)]
 
 
+def style_problem(style: StyleInfo) -> str | None:
+    """Why a style cannot be used (its network does not load or has the wrong shape, or its
+    metadata is unreadable), or None when it is fine. Loads the network once (onnxruntime)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        session = ort.InferenceSession(str(style.model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for missing and corrupt files
+        return f"does not load ({str(exc).splitlines()[0][:160]})"
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or not outputs:
+        return f"has {len(inputs)} inputs and {len(outputs)} outputs, a style has one of each"
+    for what, tensor in (("input", inputs[0]), ("output", outputs[0])):
+        shape = list(tensor.shape or [])
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            return f"{what} shape {shape} is not [1, 3, H, W]"
+    if style.meta.get("broken_metadata"):
+        return f"metadata {style.model_path.with_suffix('.json').name} is unreadable"
+    return None
+
+
 def find_style(name: str, dirs: list[tuple[Path, str]] | None = None) -> StyleInfo:
     styles = discover_styles(dirs)
     for style in styles:

@@ -204,6 +204,8 @@ class Stylizer:
         self._lock = threading.Lock()
         self._wanted: StyleInfo | None = None
         self._loader: threading.Thread | None = None
+        self.load_errors: dict[str, str] = {}  # style name -> why it failed to load (until it loads)
+        self._failed_at: dict[str, float] = {}  # style name -> when (time.time()) it failed to load
 
     # -- style management -------------------------------------------------------------------
 
@@ -274,11 +276,25 @@ class Stylizer:
                 self._wanted = None
                 if model is not None:
                     self._active = (model, self.model, time.perf_counter())
+                    self.load_errors.pop(style.name, None)
+                else:
+                    self.load_errors[style.name] = error
+                    self._failed_at[style.name] = time.time()
             if error:
                 self.on_message(f"style '{style.name}' could not be loaded: {error}")
             else:
                 self.on_message(f"style {style.name}")
             return
+
+    def known_broken(self, style: StyleInfo) -> bool:
+        """Whether `style` failed to load and its model file has not changed since."""
+        failed_at = self._failed_at.get(style.name)
+        if style.name not in self.load_errors or failed_at is None:
+            return False
+        try:
+            return style.model_path.stat().st_mtime <= failed_at
+        except OSError:
+            return True
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait for a background style load to finish (tests, benchmarks)."""

@@ -24,13 +24,17 @@ OBS_URL = "https://obsproject.com"
 MACOS_OBS_SIZE = (1280, 720)
 
 
-def repo_root() -> Path:
-    """The source checkout CamStyle runs from (install/ lives there)."""
-    return Path(__file__).resolve().parent.parent
+def setup_files_dir() -> Path:
+    """Where the set-up files (install/autostart, install/linux) are: inside the installed
+    package (camstyle/setup_files, from a wheel) or the source checkout's install/ folder."""
+    packaged = Path(__file__).resolve().parent / "setup_files"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "install"
 
 
 def install_file(*parts: str) -> Path:
-    return repo_root().joinpath("install", *parts)
+    return setup_files_dir().joinpath(*parts)
 
 
 def os_family(platform: str | None = None) -> str:
@@ -233,7 +237,7 @@ def linux_setup_commands() -> str:
     conf = install_file("linux", "camstyle-v4l2loopback.conf")
     load = install_file("linux", "camstyle-modules-load.conf")
     return (
-        f"Set it up once with:  sudo bash {script}\n"
+        f"Set it up once with:  camstyle setup virtual-camera   (it runs sudo bash {script})\n"
         "or by hand:\n"
         "  sudo apt install v4l2loopback-dkms      (Fedora: sudo dnf install akmod-v4l2loopback from RPM Fusion;"
         " Arch: sudo pacman -S v4l2loopback-dkms linux-headers)\n"

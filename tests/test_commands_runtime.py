@@ -177,13 +177,31 @@ def test_stylize_rejects_mismatched_output(tmp_path, styles, capsys):
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_a_broken_video_gets_one_message_and_no_ffmpeg_lines(tmp_path, styles):
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, frames=30)
+    data = clip.read_bytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: len(data) // 2])  # an interrupted download: no moov atom
+    result = camstyle("run", "--source", str(broken), "--output", "null", "--style", "swap", "--frames", "5",
+                      "--no-dashboard")
+    assert result.returncode == 2 and "is not a video CamStyle can read" in result.stderr
+    assert "moov atom" not in result.stderr and "[mov," not in result.stderr and "WARN" not in result.stderr
+    result = camstyle("stylize", str(broken), "-o", str(tmp_path / "out.mp4"), "--style", "swap")
+    assert result.returncode != 0 and "moov atom" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_styles_lists_installed_styles(styles, capsys):
     assert cli.main(["styles", "--json"]) == 0
     listed = {s["name"]: s for s in json.loads(capsys.readouterr().out)}
     assert {"swap", "broken", "grey"} <= set(listed) and listed["swap"]["origin"] == "user"
     assert listed["swap"]["artist"] == "Test" and listed["swap"]["path"].endswith("swap.onnx")
+    assert listed["swap"]["problem"] is None
+    assert "does not load" in listed["broken"]["problem"] and "is not [1, 3, H, W]" in listed["grey"]["problem"]
     assert cli.main(["styles"]) == 0
-    assert "swap" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "swap" in out and "BROKEN" in out and "2 broken style(s)" in out
+    assert "  broken: does not load" in out and "  grey: input shape" in out
 
 
 def test_bench_reports_model_and_pipeline_numbers(styles, capsys):

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -62,16 +63,69 @@ def test_socket_is_private(server):
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_folder_is_created_private_and_an_open_one_is_tightened(controller, tmp_path):
+def test_folder_is_created_private_and_an_open_one_is_refused_untouched(controller, tmp_path):
     fresh = tmp_path / "new" / "deeper" / "camstyle.sock"
     with ControlServer(controller, path=fresh):
         assert stat.S_IMODE(fresh.parent.stat().st_mode) == 0o700
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
     shared.chmod(0o755)
-    with ControlServer(controller, path=shared / "camstyle.sock"):
-        assert stat.S_IMODE(shared.stat().st_mode) == 0o700
-        assert send_command("status", path=shared / "camstyle.sock")["style"] == "mosaic"
+    with pytest.raises(DeviceError) as caught:
+        ControlServer(controller, path=shared / "camstyle.sock").start()
+    assert "open to other users (mode 0755" in caught.value.message and "chmod 700" in caught.value.hint
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755 and list(shared.iterdir()) == []
+
+
+@pytest.fixture
+def shared_tmp(tmp_path, monkeypatch):
+    """No XDG_RUNTIME_DIR: the control folder is camstyle-UID in the (shared) temporary folder."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    shared = tmp_path / "tmp"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    folder = paths.control_socket_path().parent
+    assert folder == shared / f"camstyle-{os.getuid()}"
+    return folder
+
+
+def test_a_symlink_planted_as_the_control_folder_is_not_followed(controller, shared_tmp, tmp_path):
+    victim = tmp_path / "root-owned"
+    victim.mkdir(mode=0o755)
+    victim.chmod(0o755)
+    shared_tmp.symlink_to(victim)
+    with pytest.raises(DeviceError) as caught:
+        ControlServer(controller).start()
+    assert "is a symbolic link" in caught.value.message and "XDG_RUNTIME_DIR" in caught.value.hint
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o755, "the link's target was not chmodded"
+    assert list(victim.iterdir()) == [], "no lock or socket was put into it"
+
+
+def test_a_control_folder_of_another_user_is_refused(controller, shared_tmp, monkeypatch):
+    shared_tmp.mkdir(mode=0o700)
+    real_uid = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: real_uid + 1)  # the folder now belongs to "someone else"
+    monkeypatch.setattr(paths, "_user_id", lambda: str(real_uid))
+    with pytest.raises(DeviceError) as caught:
+        ControlServer(controller).start()
+    assert "belongs to another user" in caught.value.message
+    assert list(shared_tmp.iterdir()) == []
+
+
+def test_a_lock_file_planted_as_a_symlink_is_not_followed(controller, tmp_path):
+    folder = tmp_path / "private"
+    folder.mkdir(mode=0o700)
+    target = tmp_path / "elsewhere"
+    (folder / "camstyle.sock.lock").symlink_to(target)
+    with pytest.raises(DeviceError, match="control lock"):
+        ControlServer(controller, path=folder / "camstyle.sock").start()
+    assert not target.exists()
+
+
+def test_the_private_control_folder_in_the_shared_tmp_works(controller, shared_tmp):
+    with ControlServer(controller):
+        assert stat.S_IMODE(shared_tmp.lstat().st_mode) == 0o700
+        assert send_command("status")["style"] == "mosaic"
 
 
 def test_stop_removes_the_socket_and_a_restart_works(controller):
@@ -192,6 +246,13 @@ def test_ctl_without_a_daemon_explains_and_fails():
     assert "Traceback" not in result.stderr + result.stdout
 
 
+def test_ctl_status_json_without_a_daemon_is_json_that_says_so():
+    result = run_ctl("status", "--json")
+    assert result.returncode == 3
+    answer = json.loads(result.stdout)
+    assert answer["running"] is False and answer["ok"] is False and "not running" in answer["error"]
+
+
 def test_ctl_against_a_running_daemon(server, controller):
     result = run_ctl("strength", "-0.3")
     assert result.returncode == 0, result.stderr
@@ -199,6 +260,7 @@ def test_ctl_against_a_running_daemon(server, controller):
 
     result = run_ctl("status", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["fps_out"] == 29.87
+    assert json.loads(result.stdout)["running"] is True
 
     result = run_ctl("status")
     assert result.returncode == 0 and "Mosaic" in result.stdout and "29.9" in result.stdout

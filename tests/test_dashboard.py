@@ -140,6 +140,14 @@ def test_keys_from_a_terminal_in_cbreak_mode_and_the_terminal_is_restored(monkey
         os.close(master)
 
 
+def test_a_fallback_to_no_output_says_plainly_that_nothing_is_published():
+    status = {**FakeController().status(), "not_published": "No virtual camera to publish to (none found)."}
+    text = rendered(render_status(status))
+    assert "NOTHING IS PUBLISHED: No virtual camera to publish to (none found)." in text
+    assert "nothing is published: No virtual camera" in status_line(status)
+    assert "NOTHING IS PUBLISHED" not in rendered(render_status(FakeController().status()))
+
+
 def test_status_line_for_logs():
     status = {**FakeController().status(), "paused": True, "message": "camera unavailable - reconnecting"}
     line = status_line(status)

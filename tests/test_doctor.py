@@ -80,7 +80,10 @@ def test_no_module_installed(tmp_path):
 def test_no_module_blocks_when_there_is_no_other_output(tmp_path):
     root = fake_linux(tmp_path / "root", loaded=False, installed=False)
     headless = make_env(tmp_path, root=root, environ={})
-    assert doctor.exit_code(doctor.run_checks(headless)) == 1
+    checks = doctor.run_checks(headless)
+    assert doctor.exit_code(checks) == 1
+    row = by_name(checks)["virtual camera"]
+    assert row.effect == "camstyle run publishes nothing" and "runs but publishes nothing" in row.summary
     config = paths.config_file()
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text('[output]\nkind = "virtualcam"\n')

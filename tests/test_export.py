@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from camstyle import paths, styles  # noqa: E402
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
-from training import checkpoint, export, train  # noqa: E402
+from training import checkpoint, data, export, train  # noqa: E402
 from training.data import synthetic_photo  # noqa: E402
 from training.networks import build_network  # noqa: E402
 
@@ -58,6 +58,20 @@ def test_onnx_model_has_the_runtime_signature_and_matches_torch():
     assert diff < 1e-4
 
 
+def test_the_sharp_network_exports_at_any_multiple_of_8_and_the_runtime_runs_it():
+    from camstyle.stylizer import StyleModel
+
+    net = random_network("sharp")
+    model = export.onnx_bytes(net)
+    images = [synthetic_photo(640, 360, seed=1), synthetic_photo(136, 96, seed=2), synthetic_photo(64, 200, seed=3)]
+    assert export.max_abs_diff(net, model, images) < 1e-4
+    assert net.size_multiple == 8 and net.config["family"] == "sharp"
+    ops = {node.op_type for node in onnx.load_from_string(model).graph.node}
+    assert not ops & {"ConvTranspose", "DepthToSpace"}  # no head that can print a 2-pixel pattern
+    frame = StyleModel(model, "sharp").run(synthetic_photo(320, 184, seed=5))
+    assert frame.shape == (184, 320, 3) and frame.dtype == np.uint8
+
+
 def test_reference_architecture_exports_too():
     net = random_network("reference")
     diff = export.max_abs_diff(net, export.onnx_bytes(net), [synthetic_photo(96, 64, seed=4)])
@@ -70,13 +84,13 @@ def test_export_installs_a_style_the_runtime_finds_and_runs():
     (style,) = [s for s in styles.discover_styles() if s.name == "mine"]
     assert style.origin == "user" and style.model_path.parent == paths.user_styles_dir()
     meta = style.meta
-    assert style.inference_size == (320, 184) and meta["onnx_max_abs_diff"] == result.max_abs_diff
+    assert style.inference_size == data.INFERENCE_SIZE and meta["onnx_max_abs_diff"] == result.max_abs_diff
     assert (meta["title"], meta["artist"], meta["year"]) == ("Mine", "An Artist", 1889)
     assert meta["architecture"] == "fast" and meta["architecture_config"]["size_multiple"] == 8
     assert meta["recipe"]["noise_share"] == train.RECIPE.noise_share and meta["steps"] == 40
     assert meta["style_image_sha256"] == "ab" * 32 and meta["loss_network"] == "random" and meta["stabilized"]
     sample = cv2.imread(str(style.sample_path))
-    assert sample is not None and sample.shape == (184, 320, 3)
+    assert sample is not None and sample.shape == (data.INFERENCE_SIZE[1], data.INFERENCE_SIZE[0], 3)
 
     from camstyle.stylizer import StyleModel
 

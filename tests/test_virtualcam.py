@@ -142,10 +142,11 @@ def test_preferred_device_picks_the_camstyle_label_and_avoids_obs():
 def test_linux_hint_names_the_exact_command_and_existing_files():
     hint = virtualcam.setup_hint("linux")
     assert 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="CamStyle" exclusive_caps=1' in hint
-    named = re.findall(r"(\S+/install/linux/\S+)", hint)
+    named = re.findall(r"(/\S+/linux/\S+\.(?:sh|conf))", hint)
     assert {Path(p).name for p in named} == {"setup-virtual-camera.sh", "camstyle-v4l2loopback.conf",
                                              "camstyle-modules-load.conf"}
     assert all(Path(p).is_file() for p in named)
+    assert "camstyle setup virtual-camera" in hint
     assert "/etc/modprobe.d/" in hint and "/etc/modules-load.d/" in hint
 
 

@@ -2,16 +2,21 @@
 same network as an ONNX graph (camstyle.graphs) without importing training's PyTorch code.
 
   reference  Johnson's net: 32-64-128 channels, 5 residual blocks at 1/4 resolution, 9x9 edges.
-  fast       the real-time net for 2-core laptops: a stride-2 stem puts 3 residual blocks at
-             1/8 resolution, 16-32-64 channels, 5x5 edges, U-Net skips. Measured with
-             onnxruntime on 2 CPU threads at 320x184: 12.5 ms against 165 ms for the reference.
+  fast       the first real-time net: a stride-2 stem puts 3 residual blocks at 1/8 resolution,
+             16-32-64 channels, 5x5 edges, U-Net skips, nearest-neighbour upsampling.
+  sharp      the default: cheap enough per pixel to paint at 640x360 on 2 CPU cores
+             (docs/research/sharp-network.md): a 4x4 stride-2 stem, inverted-residual
+             (depthwise) blocks at 1/8, bilinear upsampling with U-Net skips, and few channels
+             at full resolution, where the memory-bound layers (upsampling, padding copies,
+             norms) cost more than the convolutions.
 """
 
 ARCHITECTURES = {
     "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
     "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
+    "sharp": {"family": "sharp", "widths": (16, 32, 64), "blocks": 4, "expand": 2},
 }
-DEFAULT_ARCHITECTURE = "fast"
+DEFAULT_ARCHITECTURE = "sharp"
 
 # What the losses see of the last convolution's output (Recipe.output, `camstyle train --output`):
 #   linear  the bare convolution; the runtime clips it to 0..1 afterwards. The default.

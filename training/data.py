@@ -20,9 +20,7 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-from camstyle.config import OutputConfig, StyleConfig
 from camstyle.errors import CamStyleError
-from camstyle.stylizer import inference_shape
 from training import flow
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -31,10 +29,9 @@ MIN_DEFAULT_PHOTOS = 100
 MAX_IMAGES = 20_000      # longer lists are sampled: a run sees far fewer crops than that anyway
 FRAMES_PER_VIDEO = 60    # evenly spaced stills taken from each video for the image stage
 CACHE_BUDGET = 2 << 30   # bytes of decoded images kept in memory
-# The size the network runs at with the runtime's default settings (320x180 at 16:9 -> 320x184):
-# previews, export metadata and eval use it so they show what users get.
-INFERENCE_SIZE = inference_shape((StyleConfig.inference_width, StyleConfig.inference_height),
-                                 (OutputConfig.width, OutputConfig.height))
+# The size the networks are trained to paint at (a 640x360 frame, seen as 256 px crops of photos
+# scaled to a 256-512 px short side): previews, export checks and eval show it, and styles record it as their inference size.
+INFERENCE_SIZE = (640, 360)
 DATA_HINT = "Pass --data with any folder of a few hundred photos (COCO is what the paper used), or video files."
 
 
@@ -341,7 +338,8 @@ class ImageDataset:
         return [np.ascontiguousarray(fit_frame(self.image(i), width, height)) for i in evenly(len(self.paths), count)]
 
 
-SHAKE_PX = 4.0        # most a camera_move shifts the picture, px at training scale (a hand-held webcam: up to 4)
+SHAKE_PX = 4.0        # most a camera_move shifts the picture, px on a frame of SHAKE_SHORT_SIDE px (a hand-held
+SHAKE_SHORT_SIDE = 160  # webcam at 320x180: up to 4); on larger frames the shift grows in proportion
 SHAKE_DEGREES = 0.5   # ... turns it
 SHAKE_ZOOM = 0.01     # ... and scales it
 
@@ -357,7 +355,8 @@ def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.n
     h, w = frame.shape[:2]
     angle, zoom = rng.uniform(-SHAKE_DEGREES, SHAKE_DEGREES), 1 + rng.uniform(-SHAKE_ZOOM, SHAKE_ZOOM)
     to_prev = cv2.getRotationMatrix2D((rng.uniform(0, w), rng.uniform(0, h)), angle, zoom)
-    to_prev[:, 2] += (rng.uniform(-SHAKE_PX, SHAKE_PX), rng.uniform(-SHAKE_PX, SHAKE_PX))
+    most = SHAKE_PX * min(h, w) / SHAKE_SHORT_SIDE
+    to_prev[:, 2] += (rng.uniform(-most, most), rng.uniform(-most, most))
     # warpAffine inverts its matrix: prev(q) = frame(to_prev⁻¹ q), so frame's pixel p is at to_prev p in prev
     prev = cv2.warpAffine(frame, to_prev, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     grid = flow.pixel_grid(h, w)

@@ -1,11 +1,13 @@
 """Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1
-(exactly 0..1 with output="clip").
+(exactly 0..1 with output="clip"). Height and width must be multiples of `size_multiple`.
 
-Both presets share one design: reflection-padded convolutions, instance norm, residual blocks at
-the coarsest level, and nearest-neighbour upsampling followed by a convolution (no transposed
-convolutions, hence no checkerboard artefacts).
-The presets ("reference" is Johnson's net, "fast" the real-time one) are in
-training/architectures.py.
+Two families, presets in training/architectures.py:
+- TransformNet ("reference", Johnson's net, and "fast"): reflection-padded convolutions, instance
+  norm everywhere, residual blocks at the coarsest level, nearest-neighbour upsampling + conv.
+- SharpNet ("sharp", the default): built for cost per pixel, so that it can paint at 640x360 on
+  a laptop CPU (see its docstring).
+Every normalisation is an affine instance norm, so a style lives in the weights as a whole today
+and could later live in the norm parameters alone (conditional instance norm).
 """
 
 from __future__ import annotations
@@ -86,6 +88,11 @@ class TransformNet(nn.Module):
         nn.init.constant_(self.out[1].bias, 0.5)  # start near mid-grey, not black: steadier early training
 
     @property
+    def last_conv(self) -> nn.Conv2d:
+        """The convolution that writes the RGB output (its bias sets the starting colour)."""
+        return self.out[1]
+
+    @property
     def size_multiple(self) -> int:
         """Height and width must be multiples of this for the output to match the input size."""
         return 2 ** (len(self.config["widths"]) - 1) * self.config["stem_stride"]
@@ -106,7 +113,90 @@ class TransformNet(nn.Module):
         return ClipInward.apply(x) if self.training else x.clamp(0, 1)
 
 
-def build_network(architecture: str = "fast", output: str = DEFAULT_OUTPUT) -> TransformNet:
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand, depthwise 3x3, 1x1 project, plus the input."""
+
+    def __init__(self, channels: int, expand: int):
+        super().__init__()
+        hidden = channels * expand
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1), nn.InstanceNorm2d(hidden, affine=True), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, padding_mode="reflect"), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1), nn.InstanceNorm2d(channels, affine=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+HEAD_CHANNELS = 8
+
+
+class SharpNet(nn.Module):
+    """Encoder 1/2 -> 1/4 -> 1/8, inverted-residual blocks at 1/8, decoder back to 1/2 with U-Net
+    skips, and a head that paints the full-resolution pixels.
+
+    - Stem: a 4x4 stride-2 convolution. Its windows overlap (unlike a pixel unshuffle), so the
+      network has no fixed 2x2 cell.
+    - Decoder: a 1x1 convolution, bilinear x2 upsampling (no block edges, unlike nearest
+      neighbour), the encoder's features of that level added, and a full 3x3 convolution with
+      instance norm to mix them (a depthwise one there smeared faces).
+    - Head: 1x1 down to HEAD_CHANNELS, bilinear x2, and a 3x3 convolution to RGB. A transposed
+      or sub-pixel head is cheaper, but it lets the network build a 2-pixel pattern into every
+      output, which the VGG style loss rewards and the eye reads as a grid. Few channels at full
+      resolution: there the upsampling and the convolution are memory-bound.
+    Reflection padding (zero padding lets the network find the frame's border and paint bands
+    along it), except in the head's last convolution, where a padding copy at full resolution
+    would cost more than the convolution and one pixel of border does not matter.
+    """
+
+    def __init__(self, widths=(16, 32, 64), blocks: int = 4, expand: int = 2, output: str = DEFAULT_OUTPUT):
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; choose from {', '.join(OUTPUTS)}")
+        c1, c2, c3 = widths
+        self.config = {"family": "sharp", "widths": [c1, c2, c3], "blocks": blocks, "expand": expand, "output": output}
+
+        def conv(c_in, c_out, kernel, stride=1, groups=1):
+            return nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2 if kernel > 1 else 0, groups=groups,
+                             padding_mode="reflect")
+
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
+        up = lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        self.down1 = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, c1, 4, 2), relu())
+        self.down2 = nn.Sequential(conv(c1, c2, 3, 2), nn.InstanceNorm2d(c2, affine=True), relu())
+        self.down3 = nn.Sequential(conv(c2, c3, 3, 2), nn.InstanceNorm2d(c3, affine=True), relu())
+        self.blocks = nn.Sequential(*[InvertedResidual(c3, expand) for _ in range(blocks)])
+        self.up3 = nn.Sequential(conv(c3, c2, 1), up())
+        self.mix2 = nn.Sequential(conv(c2, c2, 3), nn.InstanceNorm2d(c2, affine=True), relu())
+        self.up2 = nn.Sequential(conv(c2, c1, 1), up())
+        self.mix1 = nn.Sequential(conv(c1, c1, 3), nn.InstanceNorm2d(c1, affine=True), relu())
+        self.head = nn.Sequential(conv(c1, HEAD_CHANNELS, 1), up(), nn.Conv2d(HEAD_CHANNELS, 3, 3, padding=1))
+        nn.init.constant_(self.head[-1].bias, 0.5)  # start near mid-grey, not black: steadier early training
+
+    size_multiple = 8
+
+    @property
+    def last_conv(self) -> nn.Conv2d:
+        """The convolution that writes the RGB output (its bias sets the starting colour)."""
+        return self.head[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        half = self.down1(x)
+        quarter = self.down2(half)
+        y = self.blocks(self.down3(quarter))
+        y = self.mix2(self.up3(y) + quarter)
+        y = self.mix1(self.up2(y) + half)
+        y = self.head(y)
+        if self.config["output"] == "linear":
+            return y
+        return ClipInward.apply(y) if self.training else y.clamp(0, 1)
+
+
+def build_network(architecture: str = "sharp", output: str = DEFAULT_OUTPUT) -> nn.Module:
+    """The preset's network; its `config` (plus `size_multiple`) is what export records."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")
-    return TransformNet(**ARCHITECTURES[architecture], output=output)
+    preset = dict(ARCHITECTURES[architecture])
+    if preset.pop("family", None) == "sharp":
+        return SharpNet(**preset, output=output)
+    return TransformNet(**preset, output=output)

@@ -52,54 +52,58 @@ import torch
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
 from training import checkpoint, data, losses as L
-from training.networks import ARCHITECTURES, DEFAULT_OUTPUT, OUTPUTS, build_network
+from training.networks import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS, build_network
 from training.rollback import Rollback, SpikeClip
 from training.vgg import LAYERS, VGGFeatures, load_vgg
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that decides what a run learns. --resume refuses to change it, but for the step
-    counts and, until the video stage starts, that stage's settings (VIDEO_STAGE)."""
-    architecture: str = "fast"
+    """Everything that decides what a run learns: the defaults here are the CPU recipe, and a
+    recipe file (training/recipes/*.toml) changes some of them. --resume refuses to change it,
+    but for the step counts and, until the video stage starts, that stage's settings (VIDEO_STAGE).
+    The measurements behind the defaults are in docs/research/ (cited by file name)."""
+    recipe_file: str = "default"      # the file this recipe started from (training/recipes/NAME.toml)
+    architecture: str = DEFAULT_ARCHITECTURE
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (training/architectures.py)
-    steps: int = 4000                 # stage 1 (images)
-    temporal_steps: int = 200         # stage 2 (video pairs); skipped when there are no videos
-    size: int = 128                   # training crop, px (multiple of 8): webcam scale at 320x180
-    batch: int = 1                    # more updates per CPU-second than 4: converges sooner
+    steps: int = 2000                 # stage 1 (images)
+    temporal_steps: int = 1600        # stage 2 (video pairs); skipped when there are no videos
+    size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360
+    batch: int = 1
     style_size: int = 384             # the painting's longer side for the style targets, px
     lr: float = 1e-3                  # Adam, constant
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
     content_weight: float = 1.0
-    video_content_weight: float | None = None  # the video stage's content weight (None: content_weight); lower lets a
-                                      # steady network keep more of the painting on close-ups (styles/README.md)
+    video_content_weight: float | None = 0.5  # the video stage's content weight (None: content_weight); lower lets a
+                                      # steady network keep more of the painting on close-ups
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
-    range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range);
-                                      # on udnie 1000 left 32 % of a lit face white where 100 left 78 % (styles/README.md)
-    white_weight: float = 0.0         # with the stability terms: holds lit faces off pure white (losses.white_patches)
+    range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
+    white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
-    late_stability: bool = False      # True: the image stage trains as the baseline does; the noise and temporal
-                                      # terms join in the video stage (pair with a longer one: styles/README.md)
+    late_stability: bool = True       # the image stage trains as the baseline does; the noise and temporal terms
+                                      # join in the video stage: the network first learns the painting's strokes,
+                                      # then to hold them still. Without videos the noise term joins from the start.
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
     noise_settle: int = 4000          # its weight holds still after this many steps (0: follows the term; AutoWeight)
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
-    temporal_share: float = 0.2       # ... at the start of the temporal stage:
+    temporal_share: float = 0.3       # ... at the start of the temporal stage:
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
-    camera_shake: float = 0.0         # share of video pairs made by moving a frame as a hand-held camera does
+    camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
                                       # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0
 
 
 RECIPE = Recipe()
+BASELINE_FILE = "baseline.pt"  # in the run folder: the checkpoint at the end of a late-stability run's image stage
 # May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
 # that still flickers: the automatic weight, measured on the flickery start, is then too light)
 # or with camera shake (one that flickers on a hand-held camera).
@@ -119,8 +123,10 @@ class Job:
     resume: bool = False
     restart: bool = False
     vgg_weights: Path | None = None
+    recipe_file: str | None = None     # None: training/recipes/gpu.toml on CUDA, default.toml elsewhere
     preview_every: int = 250
     checkpoint_every: int = 500
+    checkpoint_minutes: float = 2.0   # also save this often (0: off), so a killed run loses little
     log_every: int = 10
     threads: int = 0                  # 0: os.cpu_count()
     title: str = ""
@@ -197,14 +203,97 @@ class AutoWeight:
 
 # -- set-up: checks that fail fast, before minutes of loading -------------------------------------
 
-def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
-    """RECIPE with the command's options; on --resume the run's recipe, which they may not change."""
+RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def default_recipe_file(device: torch.device) -> str:
+    """The GPU recipe on CUDA, the default one elsewhere (MPS included: too slow for the GPU's)."""
+    return "gpu" if device.type == "cuda" else "default"
+
+
+def read_recipe_file(name_or_path: str) -> dict:
+    """A recipe file's values: `name` is a file in training/recipes, anything else a path."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    path = Path(name_or_path)
+    if path.suffix != ".toml" and "/" not in name_or_path and "\\" not in name_or_path:
+        path = RECIPES_DIR / f"{name_or_path}.toml"
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CamStyleError(f"There is no recipe {name_or_path!r} ({path} does not exist).",
+                            f"Pass a recipe file or one of: {', '.join(recipe_names())}.") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CamStyleError(f"The recipe {path} cannot be read: {exc}.", "Fix the file (TOML: key = value lines).") from None
+    known = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CamStyleError(f"The recipe {path} has unknown keys: {', '.join(unknown)}.",
+                            f"Recipe keys are: {', '.join(sorted(known))}.")
+    return {**values, "recipe_file": path.stem if path.parent == RECIPES_DIR else str(path)}
+
+
+def parse_settings(settings: list[str]) -> dict:
+    """`--set key=value` pairs; each value is read as TOML (3000, 0.5, true, [1, 1, 1, 1]) or else as text."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    known = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}
+    values = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise CamStyleError(f"--set {item!r} is not key=value with a recipe key.",
+                                f"Recipe keys are: {', '.join(sorted(known))}.")
+        try:
+            values[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key] = text.strip()
+    return values
+
+
+def coerce(key: str, value):
+    """A recipe value of the field's type (ints pass as floats), or one clear error."""
+    default = getattr(RECIPE, key)
+    optional = key in ("noise_weight", "temporal_weight", "video_content_weight")
+    ok = value
+    if isinstance(default, bool):
+        ok = value if isinstance(value, bool) else None
+    elif isinstance(default, int):
+        ok = value if isinstance(value, int) and not isinstance(value, bool) else None
+    elif isinstance(default, float) or optional:
+        ok = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    elif isinstance(default, str):
+        ok = value if isinstance(value, str) else None
+    elif isinstance(default, tuple):
+        ok = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) and len(value) == len(default) \
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else None
+    if ok is None:
+        raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {type(default).__name__ if not optional else 'a number'}"
+                            + (f" of {len(default)} numbers" if isinstance(default, tuple) else "") + ".",
+                            "See `camstyle train --help` and training/recipes/default.toml.")
+    return ok
+
+
+def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_file: str | None = None) -> Recipe:
+    """RECIPE with the recipe file's values and the command's options; on --resume the run's
+    recipe, which they may not change."""
     known = {f.name for f in dataclasses.fields(Recipe)}
     base = RECIPE
+    if recipe_file and not previous:
+        base = dataclasses.replace(RECIPE, **{k: coerce(k, v) for k, v in read_recipe_file(recipe_file).items()})
     if previous:
         base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
-    overrides = {k: (tuple(v) if k == "style_layers" else v) for k, v in overrides.items() if v is not None}
+    overrides = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
     if previous:
         free = RESUMABLE | (VIDEO_STAGE if previous["step"] <= base.steps else set())
         changed = [f"{k}={getattr(base, k)!r} (asked: {v!r})" for k, v in overrides.items()
@@ -213,6 +302,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str) -> Recipe:
             raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
                                 "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
     recipe = dataclasses.replace(base, **overrides)
+    if not recipe.stability and "late_stability" not in overrides:  # the baseline: no stability terms, early or late
+        recipe = dataclasses.replace(recipe, late_stability=False)
     problems = []
     if recipe.architecture not in ARCHITECTURES:
         problems.append(f"--architecture must be one of {', '.join(ARCHITECTURES)}")
@@ -462,7 +553,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     elif ckpt_path.is_file() and not job.restart:
         raise CamStyleError(f"A run named '{job.name}' already exists in {run}.",
                             "Add --resume to continue it, --restart to start it over, or pick another --name.")
-    recipe = resolve_recipe(overrides or {}, previous, job.name)
+    device = pick_device(job.device)
+    recipe = resolve_recipe(overrides or {}, previous, job.name, job.recipe_file or default_recipe_file(device))
 
     style_rgb = data.load_style_image(Path(job.style_image), recipe.style_size)
     sha = file_sha256(Path(job.style_image))
@@ -476,7 +568,6 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
 
         data.check_writable(paths.user_styles_dir())
         check_exporter()
-    device = pick_device(job.device)
     torch.set_num_threads(job.threads or os.cpu_count() or 1)
 
     if previous and not job.data and not job.temporal_data:  # --resume alone: the run's own data
@@ -485,12 +576,14 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                                   temporal_data=[Path(p) for p in sources.get("temporal_data", [])])
     images, videos = data.training_files(job.data, job.temporal_data)
     temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
-    if recipe.late_stability and not temporal_videos:
-        raise CamStyleError("--late-stability adds the stability terms in the video stage, and this run has no videos.",
-                            "Add clips with --temporal-data, or drop --late-stability.")
+    if recipe.late_stability and not temporal_videos and not previous:
+        # Nothing to hold still in a video stage: the noise term joins from the start instead.
+        recipe = dataclasses.replace(recipe, late_stability=False)
+        console.print("No videos: the noise stability term trains from the start (add clips with --temporal-data "
+                      "for the video stage, which holds strokes still on moving pictures).")
     if vgg is None:
         with console.status("Loading the VGG16 loss network..."):
-            vgg = load_vgg(job.vgg_weights)
+            vgg = load_vgg(job.vgg_weights, say=console.print)
     with console.status("Reading training files...") as status:
         dataset = data.ImageDataset(images, videos, recipe.size, seed=recipe.seed,
                                     progress=counter(status, "Reading training files"))
@@ -531,7 +624,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     guard = Rollback(name=job.name, saved_step=step if previous else 0)
 
     def snapshot(finished: bool) -> dict:
-        nonlocal final_losses
+        nonlocal final_losses, saved_at
         if recent:
             final_losses = {k: float(np.mean(v)) for k, v in recent.items()}
         state = {**trainer.state_dict(), "name": job.name, "recipe": dataclasses.asdict(recipe), "step": step,
@@ -546,6 +639,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                              "temporal_data": [str(Path(p).resolve()) for p in job.temporal_data]}}
         checkpoint.save(ckpt_path, state)
         guard.saved_step = step
+        saved_at = time.monotonic()
         return state
 
     def preview() -> None:
@@ -555,7 +649,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    started = time.monotonic()
+    started = saved_at = time.monotonic()
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -598,8 +692,14 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                     console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
             if step % job.preview_every == 0 or step == total_steps:
                 preview()
-            if step % job.checkpoint_every == 0 and step < total_steps:
+            overdue = job.checkpoint_minutes > 0 and time.monotonic() - saved_at >= job.checkpoint_minutes * 60
+            if (step % job.checkpoint_every == 0 or overdue) and step < total_steps:
                 snapshot(finished=False)
+            if step == recipe.steps and temporal_steps and recipe.late_stability:
+                # The image stage alone is the per-frame baseline (same network, same budget, no
+                # stability terms): kept so that `camstyle eval` can measure what the video stage bought.
+                snapshot(finished=False)
+                atomic.write_bytes(run / BASELINE_FILE, ckpt_path.read_bytes())
             if stop.requested and step < total_steps:
                 snapshot(finished=False)
                 raise TrainingInterrupted(step, ckpt_path)

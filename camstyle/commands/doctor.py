@@ -46,7 +46,7 @@ def print_checks(checks, verbose: bool = False) -> None:
         row.append(f" {check.name:<{width}}  ", style="bold")
         row.append(check.summary)
         if check.blocking:
-            row.append("  [blocks camstyle run]", style="red")
+            row.append(f"  [{check.effect or 'blocks camstyle run'}]", style="red")
         console.print(row)
         indent = " " * (width + 11)
         if check.fix and check.status != "ok":
@@ -58,8 +58,10 @@ def print_checks(checks, verbose: bool = False) -> None:
     code = doctor.exit_code(checks)
     problems = sum(c.status == "problem" for c in checks)
     warnings = sum(c.status == "warning" for c in checks)
-    if code:
+    if code and any(c.blocking and not c.effect for c in checks):
         console.print(Text("CamStyle cannot run until the blocking problems above are fixed.", style="bold red"))
+    elif code:
+        console.print(Text("CamStyle runs, but is of no use until the problems marked above are fixed.", style="bold red"))
     elif problems or warnings:
         console.print(Text(f"CamStyle can run; {problems} problem(s) and {warnings} warning(s) above.", style="yellow"))
     else:

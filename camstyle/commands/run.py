@@ -9,7 +9,7 @@ a status line every few seconds instead, for running at login. Global hotkeys an
 examples:
   camstyle run                                  camera -> first style -> virtual camera
   camstyle run --source demo --output preview   try it without a camera or virtual camera
-  camstyle run --style mosaic --strength 0.7 --record talk.mp4
+  camstyle run --style starry_night --strength 0.7 --record talk.mp4
   camstyle run --source demo --output null --frames 300 --stats stats.json --no-dashboard
 """
 
@@ -50,10 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--size", metavar="WxH", help="size of the published video, e.g. 1280x720")
     group.add_argument("--fps", type=int, metavar="N", help="frame rate of the published video")
     group.add_argument("--device", metavar="DEV", help="virtual camera device, e.g. /dev/video10")
-    group.add_argument("--record", metavar="FILE", help="also record the output to FILE (.mp4, .mkv, .mov, .avi)")
+    group.add_argument("--record", metavar="FILE", help="also record the output to FILE (.mp4, .mkv, .mov, .avi); "
+                       "an existing FILE is kept and the recording takes a numbered name (FILE-2.mp4)")
+    group.add_argument("--overwrite", action="store_true", help="let --record replace an existing file")
     group.add_argument("--virtualcam-backend", help=argparse.SUPPRESS)
     group = parser.add_argument_group("running")
     group.add_argument("--no-dashboard", action="store_true", help="plain status lines instead of the live dashboard")
+    group.add_argument("--daemon", action="store_true",
+                       help="running unattended (autostart, a service): with source \"auto\" and no camera, show "
+                            "'camera unavailable' and wait for one instead of playing the demo clip")
     group.add_argument("--frames", type=int, metavar="N", help="stop after publishing N frames")
     group.add_argument("--stats", metavar="FILE", help="write run statistics as JSON to FILE when stopping")
 
@@ -161,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stats:
         _check_writable(args.stats)
     cfg = load_config(args.config).with_overrides(overrides(args))
-    settings = PipelineSettings.from_config(cfg, backend=args.virtualcam_backend, max_frames=args.frames or 0)
+    settings = PipelineSettings.from_config(cfg, backend=args.virtualcam_backend, max_frames=args.frames or 0,
+                                            overwrite=args.overwrite, demo_fallback=not args.daemon)
     use_dashboard = not args.no_dashboard and sys.stdout.isatty()
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     live = {"dashboard": False}

@@ -7,9 +7,9 @@ keep up with at the video's size, measured as the live camera measures it. The o
 all. Video output has no sound track.
 
 examples:
-  camstyle stylize photo.jpg -o photo_mosaic.png --style mosaic
-  camstyle stylize clip.mp4 -o clip_mosaic.mp4 --style mosaic --strength 0.8 --preserve-colors
-  camstyle stylize clip.mp4 -o clip_raw.mp4 --style mosaic --steady 0   (the network alone)
+  camstyle stylize photo.jpg -o photo_starry.png --style starry_night
+  camstyle stylize clip.mp4 -o clip_starry.mp4 --style starry_night --strength 0.8 --preserve-colors
+  camstyle stylize clip.mp4 -o clip_raw.mp4 --style starry_night --steady 0   (the network alone)
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Train a style from any painting, export it to ONNX and install it.
 
-  camstyle train starry_night.jpg --name starry_night --data ~/Pictures/coco
+  camstyle train starry_night.jpg --name starry_night --data ~/Pictures/coco clip1.mp4 clip2.mp4
   camstyle train starry_night.jpg --name starry_night --resume       continue after Ctrl+C
-  camstyle train scream.jpg --name scream_baseline --no-stability    per-frame baseline
+  camstyle train scream.jpg --name scream --set steps=4000           one recipe value changed
+  camstyle train scream.jpg --name scream --recipe my_recipe.toml    a recipe of your own
 
-Stage 1 learns the style on photos (and stills from videos) with a noise stability loss; when
-videos are given (--data or --temporal-data), stage 2 fine-tunes with a temporal loss along the
-optical flow. With --late-stability, stage 1 trains like the baseline and both stability
-terms join in stage 2. Without --data, the photos in your Pictures folder are used (at least 100).
+Stage 1 learns the painting's strokes on photos (and stills from videos); when videos are given
+(--data or --temporal-data), stage 2 teaches the network to hold them still: a noise stability
+loss and a temporal loss along the optical flow, on frame pairs from the clips and from a
+made-up shaking camera. Without videos, the noise term trains from the start. Without --data,
+the photos in your Pictures folder are used (at least 100). The recipe (training/recipes) is
+chosen for the device: gpu on CUDA, default elsewhere.
 Checkpoints, preview grids and log.jsonl go to the run folder; the finished style is installed
 in your styles folder, ready for `camstyle run --style NAME`. Needs the training extras:
 pip install "camstyle[train]". A GPU (CUDA or Apple MPS) is used when there is one.
@@ -17,17 +20,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from pathlib import Path
 
-from training.architectures import ARCHITECTURES, OUTPUTS  # torch-free presets
 
 HELP = "train a style from a painting and install it"
 
-# option -> Recipe field, for the options that change what is learned
-RECIPE_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
+# The expert flags of earlier releases, one per Recipe field: replaced by recipe files and
+# --set KEY=VALUE. Still read for one release, with a warning that names the --set spelling.
+LEGACY_OPTIONS = ("steps", "temporal_steps", "size", "batch", "architecture", "style_weight", "content_weight",
                   "video_content_weight", "noise_weight", "temporal_weight", "style_size", "lr", "seed",
                   "content_layer", "colour_weight", "contrast_weight", "tv_weight", "output", "range_weight",
                   "white_weight", "noise_share", "temporal_share", "noise_settle", "temporal_settle", "camera_shake")
+INT_OPTIONS = {"steps", "temporal_steps", "size", "batch", "style_size", "seed", "noise_settle", "temporal_settle"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,63 +41,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", nargs="+", type=Path, default=[], metavar="DIR_OR_VIDEO",
                         help="folders of photos (searched recursively) and/or video files")
     parser.add_argument("--temporal-data", nargs="+", type=Path, default=[], metavar="VIDEO",
-                        help="videos for the temporal stage (videos in --data are used too)")
-    group = parser.add_argument_group("recipe (defaults: training/train.py RECIPE; on --resume: the run's own)")
-    group.add_argument("--steps", type=int, help="image-stage steps")
-    group.add_argument("--temporal-steps", type=int, help="video-stage steps (only with videos)")
-    group.add_argument("--size", type=int, help="training crop in px, a multiple of 8")
-    group.add_argument("--batch", type=int, help="images per step")
-    group.add_argument("--architecture", choices=tuple(ARCHITECTURES), help="transform network")
-    group.add_argument("--style-weight", type=float)
-    group.add_argument("--content-weight", type=float)
-    group.add_argument("--video-content-weight", type=float,
-                       help="the content weight in the video stage (default: --content-weight's); lower keeps more of "
-                            "the painting on close-ups at some flicker; may change on --resume until that stage starts")
-    group.add_argument("--content-layer", choices=("relu2_2", "relu3_3"))
-    group.add_argument("--colour-weight", type=float, help="weight of the match to the painting's colour statistics")
-    group.add_argument("--contrast-weight", type=float, help="weight of the match to the painting's contrast (colour covariance)")
-    group.add_argument("--tv-weight", type=float, help="total-variation weight (smoothness)")
-    group.add_argument("--range-weight", type=float,
-                       help="weight of the raw output's distance from 0..1, where the camera clips it "
-                            "(keeps lit faces from blowing out to white)")
-    group.add_argument("--white-weight", type=float,
-                       help="weight of the guard against pure-white patches on lit faces, which the stability terms "
-                            "drift towards; it joins with them (default 0: off; see styles/README.md)")
-    group.add_argument("--noise-weight", type=float, help="fixed noise-stability weight (default: automatic, a tenth of the loss)")
-    group.add_argument("--temporal-weight", type=float,
-                       help="fixed temporal weight (default: automatic); with --resume it may be set mid-way, to train a style on, steadier")
-    group.add_argument("--noise-share", type=float,
-                       help="the automatic noise-stability term's share of the loss (default 0.1); lower keeps more "
-                            "texture, higher flickers less")
-    group.add_argument("--noise-settle", type=int, metavar="STEPS",
-                       help="steps after which the automatic noise weight holds still (default 4000); 0 keeps it "
-                            "following its term, which made runs twice the default length diverge")
-    group.add_argument("--temporal-share", type=float,
-                       help="the automatic temporal term's share of the loss in the video stage (default 0.2)")
-    group.add_argument("--temporal-settle", type=int, metavar="STEPS",
-                       help="video-stage steps after which the automatic temporal weight stops following its term "
-                            "(default 20); 0 keeps following it, which steadies more and flattens the style")
-    group.add_argument("--camera-shake", type=float, metavar="SHARE",
-                       help="share of the video stage's frame pairs made by moving a frame as a hand-held camera does "
-                            "(default 0); steadies the strokes on a shaking background")
-    group.add_argument("--output", choices=OUTPUTS,
-                       help="what the losses see: linear (default) the raw output, clipped to 0..1 only on the camera; "
-                            "clip the clipped picture itself: fewer blown-out highlights and a stronger, steadier "
-                            "style, but less facial detail (see styles/README.md)")
-    group.add_argument("--no-stability", action="store_true", help="train the per-frame baseline: no noise and no temporal loss")
-    group.add_argument("--late-stability", action="store_true",
-                       help="train the image stage like the per-frame baseline and add the noise and temporal terms in "
-                            "the video stage only; give it a longer one, e.g. --temporal-steps 1600 (see styles/README.md)")
-    group.add_argument("--style-size", type=int, help="the painting's longer side in px for the style targets")
-    group.add_argument("--lr", type=float, help="Adam learning rate")
-    group.add_argument("--seed", type=int, help="random seed (same seed on CPU: identical losses)")
+                        help="videos for the video stage, which teaches the network to hold its strokes still "
+                             "(videos in --data are used too)")
+    group = parser.add_argument_group("recipe (on --resume: the run's own)")
+    group.add_argument("--recipe", metavar="NAME_OR_FILE",
+                       help="a recipe file, or one of training/recipes: default (CPU) and gpu "
+                            "(default: gpu when CUDA is present, else default)")
+    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                       help="change one recipe value, e.g. --set steps=4000 (repeatable; keys: see the recipe files)")
+    group.add_argument("--no-stability", action="store_true",
+                       help="train the per-frame baseline: no noise and no temporal loss (same as --set stability=false)")
+    for option in LEGACY_OPTIONS:  # the expert flags of earlier releases: still read, with a warning
+        kind = str if option in ("architecture", "content_layer", "output") else int if option in INT_OPTIONS else float
+        group.add_argument("--" + option.replace("_", "-"), type=kind, help=argparse.SUPPRESS)
+    group.add_argument("--late-stability", action="store_true", help=argparse.SUPPRESS)
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     run_group.add_argument("--resume", action="store_true", help="continue the run NAME from its latest checkpoint")
     run_group.add_argument("--restart", action="store_true", help="start the run NAME over, replacing its checkpoint")
     run_group.add_argument("--vgg-weights", type=Path, metavar="FILE", help="VGG16 weights: torchvision .pth or Keras HED .h5")
-    run_group.add_argument("--preview-every", type=int, default=250, metavar="N")
-    run_group.add_argument("--checkpoint-every", type=int, default=500, metavar="N")
+    run_group.add_argument("--preview-every", type=int, default=250, metavar="N", help=argparse.SUPPRESS)
+    run_group.add_argument("--checkpoint-every", type=int, default=500, metavar="N", help=argparse.SUPPRESS)
     run_group.add_argument("--no-install", action="store_true", help="train only; install later with `camstyle export`")
     meta = parser.add_argument_group("style credits (shown by `camstyle styles`)")
     meta.add_argument("--title", default="")
@@ -126,13 +95,19 @@ def run(args: argparse.Namespace) -> int:
         data.check_writable(paths.user_styles_dir())
     from training import train
 
-    overrides = {option: getattr(args, option) for option in RECIPE_OPTIONS}
+    overrides = train.parse_settings(args.settings)
+    legacy = {option: getattr(args, option) for option in LEGACY_OPTIONS if getattr(args, option) is not None}
+    if args.late_stability:
+        legacy["late_stability"] = True
+    if legacy:
+        spelled = " ".join(f"--set {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in legacy.items())
+        print(f"camstyle train: these options are going away; use recipe settings instead: {spelled}", file=sys.stderr)
+        overrides = {**legacy, **overrides}
     if args.no_stability:
         overrides["stability"] = False
-    if args.late_stability:
-        overrides["late_stability"] = True
     job = train.Job(name=args.name, style_image=args.style_image, data=args.data, temporal_data=args.temporal_data,
                     device=args.device, resume=args.resume, restart=args.restart, vgg_weights=args.vgg_weights,
+                    recipe_file=args.recipe,
                     preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
                     title=args.title, artist=args.artist, year=args.year, install=not args.no_install,
                     threads=max(0, args.threads))
