@@ -13,7 +13,7 @@ import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from camstyle import atomic, paths
 from camstyle.errors import ConfigError
@@ -27,11 +27,12 @@ CAMERA_SOURCES_HELP = '"auto", "demo", a camera index like "0", a device like "/
 OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
 PROVIDERS = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
 MAX_SIZE = 8192
-MAX_INFERENCE_SIZE = 4096
+MIN_INFERENCE_SIDE, MAX_INFERENCE_SIDE = 8, 4096
 MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that slow moves smear
-# The transform network halves the image twice, so sides must divide by 4 to come back at
-# the same size (the default 320x180 does; 180 is not a multiple of 8).
-INFERENCE_MULTIPLE = 4
+INFERENCE_SIZE_HELP = '"auto" or a size like "640x360"'
+# Keys that older versions had; a file that still has them gets told what replaced them.
+REPLACED_KEYS = {("style", "inference_width"): "style.inference_size",
+                 ("style", "inference_height"): "style.inference_size"}
 
 
 class _Invalid(ValueError):
@@ -81,6 +82,28 @@ def _camera_source(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _Invalid(f"must be {CAMERA_SOURCES_HELP}")
     return value.strip()
+
+
+def parse_inference_size(value: Any) -> str | tuple[int, int]:
+    """"auto", or (width, height) from "640x360" / "640×360"; ValueError for anything else."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text == "auto":
+        return "auto"
+    parts = text.replace("×", "x").split("x") if text else []
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"must be {INFERENCE_SIZE_HELP}")
+    width, height = int(parts[0]), int(parts[1])
+    if not all(MIN_INFERENCE_SIDE <= side <= MAX_INFERENCE_SIDE for side in (width, height)):
+        raise ValueError(f"must be {INFERENCE_SIZE_HELP}, each side from {MIN_INFERENCE_SIDE} to {MAX_INFERENCE_SIDE}")
+    return width, height
+
+
+def _inference_size(value: Any) -> str:
+    try:
+        size = parse_inference_size(value)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+    return size if size == "auto" else f"{size[0]}x{size[1]}"
 
 
 def _style_name(value: Any) -> str:
@@ -181,9 +204,11 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "style": {
         "name": Setting("", _style_name, 'Style to start with ("" = the first available; list them with `camstyle styles`)'),
         "strength": Setting(1.0, _number(0, 1), "Blend of stylized and camera image: 0 = camera only, 1 = full style"),
-        "inference_width": Setting(320, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE),
-                                   "Size the network runs at (multiples of 4): larger is finer but slower"),
-        "inference_height": Setting(180, _whole(INFERENCE_MULTIPLE, MAX_INFERENCE_SIZE, INFERENCE_MULTIPLE), ""),
+        "inference_size": Setting("auto", _inference_size,
+                                  'Size the network runs at: "auto" = the largest this machine keeps up with, measured\n'
+                                  'at start and lowered while the machine is busy; or a fixed size like "640x360"\n'
+                                  "(larger is finer but slower; fitted to the output's shape in multiples of 8)"),
+        "guided_upscale": Setting(True, _boolean, "Bring the camera's outlines back crisp when scaling the style up to the output size"),
         "steady": Setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
                                                       f"is kept to calm the strokes' shimmer (0 = off, at most {MAX_STEADY})"),
         "preserve_colors": Setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style"),
@@ -238,8 +263,12 @@ class CameraConfig:
 class StyleConfig:
     name: str = ""
     strength: float = 1.0
-    inference_width: int = 320
-    inference_height: int = 180
+    inference_size: str = "auto"
+    guided_upscale: bool = True
+    # Not settings: the smallest size "auto" runs at, which training and `camstyle eval` take
+    # as the live camera's size (training/data.py reads them).
+    inference_width: ClassVar[int] = 320
+    inference_height: ClassVar[int] = 180
     steady: float = 0.5
     preserve_colors: bool = False
     mirror: bool = False
@@ -394,6 +423,9 @@ def _from_document(document: dict[str, Any], path: Path) -> Config:
             raise ConfigError(f"{section} = {toml_value(table)} {where}: must be a section [{section}] with settings below it.",
                               "See `camstyle config --init` for the layout.")
         for key, value in table.items():
+            if (section, key) in REPLACED_KEYS:
+                raise ConfigError(f"{section}.{key} {where} is no longer a setting: {REPLACED_KEYS[section, key]} replaced it.",
+                                  f'Remove it and set {REPLACED_KEYS[section, key]} = "auto" (or a size like "640x360").')
             if key not in SCHEMA[section]:
                 close = difflib.get_close_matches(key, SCHEMA[section], n=1)
                 raise ConfigError(f"Unknown key {section}.{key} {where}.",

@@ -147,6 +147,15 @@ def _frames(status: dict) -> Text:
                          "   dropped ", (f"{dropped:,}{share}", "yellow" if dropped else "green"))
 
 
+def _network(status: dict) -> Text:
+    """The inference size, whether auto chooses it, and why it last changed."""
+    text = Text.assemble((_size(status.get("inference_size")), "bold"), "  ")
+    text.append_text(_badge("AUTO", "bold black on green") if status.get("size_auto") else _badge("FIXED", "bold black on yellow"))
+    if status.get("size_reason"):
+        text.append(f"  {status['size_reason']}", style="dim")
+    return text
+
+
 def key_help_text() -> Text:
     text = Text()
     for i, (key, what) in enumerate(KEY_HELP):
@@ -194,6 +203,8 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
                                          ("  →  ", "dim"), str(status.get("output") or "output"), " ",
                                          (_size(status.get("output_size")), "bold")))
 
+    if "size_auto" in status:
+        route.add_row("Network", _network(status))
     if status.get("not_published"):
         route.add_row("Output", Text(f"NOTHING IS PUBLISHED: {status['not_published']}", style="bold red"))
 
@@ -211,6 +222,7 @@ def status_line(status: dict) -> str:
     latency = status.get("latency_ms") or {}
     flags = [flag for flag in ("paused", "mirror", "privacy") if status.get(flag)]
     line = (f"style {status.get('style') or '-'} {_number(status, 'strength'):.2f} steady {_number(status, 'steady'):.2f}"
+            f" | network {_size(status.get('inference_size')).replace('×', 'x')}"
             f" | fps in {_number(status, 'fps_in'):.1f} out {_number(status, 'fps_out'):.1f}"
             f" | latency p50 {_number(latency, 'p50'):.0f} ms p95 {_number(latency, 'p95'):.0f} ms"
             f" | dropped {int(_number(status, 'dropped'))} | cpu {_number(status, 'cpu_percent'):.0f}%")

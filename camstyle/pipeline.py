@@ -20,13 +20,14 @@ from typing import Callable
 
 import numpy as np
 
+from camstyle import autosize
 from camstyle import styles as styles_mod
 from camstyle.config import MAX_STEADY
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
 
 ACTIONS = ("next", "prev", "style", "strength", "strength_up", "strength_down", "steady", "steady_up", "steady_down",
-           "pause", "mirror", "privacy",
+           "size", "pause", "mirror", "privacy",
            "status", "quit")
 LEVEL_STEP = 0.1  # what strength_up / steady_down and the like change by
 # Actions that set a level: (highest value, what the range's ends mean, for the message).
@@ -51,7 +52,8 @@ class PipelineSettings:
     mjpg: bool = True
     style: str = ""
     strength: float = 1.0
-    inference_size: tuple[int, int] = (320, 180)
+    inference_size: str | tuple[int, int] = "auto"  # or a fixed (width, height)
+    guided_upscale: bool = True
     steady: float = 0.5
     preserve_colors: bool = False
     mirror: bool = False
@@ -69,11 +71,13 @@ class PipelineSettings:
 
     @classmethod
     def from_config(cls, cfg, **extra) -> "PipelineSettings":
+        from camstyle.config import parse_inference_size
+
         return cls(
             source=str(cfg.camera.source), camera_size=(cfg.camera.width, cfg.camera.height),
             camera_fps=cfg.camera.fps, mjpg=cfg.camera.mjpg,
             style=cfg.style.name, strength=cfg.style.strength,
-            inference_size=(cfg.style.inference_width, cfg.style.inference_height),
+            inference_size=parse_inference_size(cfg.style.inference_size), guided_upscale=cfg.style.guided_upscale,
             steady=cfg.style.steady, preserve_colors=cfg.style.preserve_colors, mirror=cfg.style.mirror,
             output=cfg.output.kind, device=cfg.output.device, output_size=(cfg.output.width, cfg.output.height),
             fps=cfg.output.fps, record_path=cfg.output.record_path,
@@ -182,6 +186,9 @@ class Controller:
         self.source = source
         self.outputs = outputs
         self.stylizer = None
+        self.sizer: autosize.SizeGovernor | None = None  # the inference size; guarded by _size_lock
+        self._size_lock = threading.Lock()
+        self.size_measured: dict[tuple[int, int], float] = {}  # start-up stylize ms per ladder size
         self.styles: list[styles_mod.StyleInfo] = []
         self.message = ""
         self.notices: deque[str] = deque(maxlen=100)  # recent notices, for --stats and tests
@@ -217,7 +224,7 @@ class Controller:
         """
         from camstyle import providers, sources
         from camstyle.outputs import open_outputs
-        from camstyle.stylizer import Stylizer
+        from camstyle.stylizer import Stylizer, inference_shape
 
         s = self.settings
         self._started_at = self._started_at or time.perf_counter()
@@ -236,9 +243,13 @@ class Controller:
                 # Inference already keeps every core busy; OpenCV's own worker threads would only
                 # compete with it (its resizes here take a millisecond or two on one thread).
                 cv2.setNumThreads(1)
-            self.stylizer = Stylizer(provider_names, s.threads, s.inference_size, s.output_size, s.strength,
-                                     s.preserve_colors, s.mirror, on_message=self._notify, steady=s.steady)
             self.styles = styles_mod.discover_styles(self.style_dirs)
+            multiple = autosize.lcm_multiple(*(style.size_multiple for style in self.styles))
+            self._rungs = autosize.ladder(s.output_size, multiple)
+            pinned = None if s.inference_size == "auto" else inference_shape(s.inference_size, s.output_size, multiple)
+            self.stylizer = Stylizer(provider_names, s.threads, pinned or self._rungs[0], s.output_size, s.strength,
+                                     s.preserve_colors, s.mirror, on_message=self._notify, steady=s.steady,
+                                     guided_upscale=s.guided_upscale, size_multiple=multiple)
             wanted = styles_mod.find_style(s.style, self.style_dirs) if s.style else None
             if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
                 self.outputs, notices = open_outputs(s.output, *s.output_size, s.fps, s.device, s.record_path, s.backend,
@@ -284,8 +295,32 @@ class Controller:
                 self.stylizer.load(wanted)
             else:
                 self._load_first_working_style()
+            self._start_size()
         except BaseException as exc:  # handed to start(), which raises it
             errors.append(exc)
+
+    def _start_size(self) -> None:
+        """The first inference size: the configured one, or (auto) the largest ladder size whose
+        stylize time, measured now with the loaded style, fits the budget."""
+        s, rungs = self.settings, self._rungs
+        budget = autosize.budget_ms(s.fps)
+        if s.inference_size != "auto":
+            size = self.stylizer.inference_size
+            sizer = autosize.SizeGovernor(rungs, budget, pinned=size,
+                                          pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
+        elif self.stylizer.model is None:
+            sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure")
+        else:
+            index, measured = autosize.choose(rungs, self.stylizer.measure, budget,
+                                              gpu=autosize.is_gpu(self.stylizer.provider))
+            self.size_measured = measured
+            rung = rungs[index]
+            sizer = autosize.SizeGovernor(rungs, budget, index, autosize.expected_times(rungs, measured),
+                                          reason=f"measured at start: {rung[0]}x{rung[1]} stylizes in "
+                                                 f"{measured[rung]:.0f} ms, budget {budget:.0f} ms")
+        with self._size_lock:
+            self.sizer = sizer
+            self.stylizer.inference_size = sizer.size
 
     def _load_first_working_style(self) -> None:
         """No style named: the first one that loads; a broken one is skipped with a notice."""
@@ -414,6 +449,7 @@ class Controller:
                 continue
             start = time.perf_counter()
             stylize = not self.paused and self.stylizer.model is not None
+            judged = stylize and not self.stylizer.fading  # a cross-fade runs two networks
             try:
                 image = self.stylizer.process(frame.image, passthrough=not stylize)
             except Exception as exc:  # a failing network must not stop the camera
@@ -424,9 +460,57 @@ class Controller:
             now = time.perf_counter()
             if stylize:
                 self.stage["infer"].add((now - start) * 1000)
+                if judged and not self.stylizer.fading:
+                    self._judge_size((now - start) * 1000)
             self.frames_styled += 1
             self.fps_styled.tick(now)
             self._styled.put(Frame(image, frame.t_capture, now, stylize))
+
+    def _judge_size(self, ms: float) -> None:
+        """Feed one frame's stylize time to the governor; apply the size it decides."""
+        with self._size_lock:
+            if self.sizer is None:
+                return
+            size = self.sizer.observe(ms)
+            if size is not None:
+                self.stylizer.inference_size = size
+                reason = self.sizer.reason
+        if size is not None:
+            self._notify(f"inference size {size[0]}x{size[1]}: {reason}")
+
+    def _forget_size_window(self) -> None:
+        """A pause or a new style: the stylize times so far measured something else."""
+        with self._size_lock:
+            if self.sizer is not None:
+                self.sizer.forget_window()
+
+    def _set_size(self, value: str | None) -> None:
+        """`ctl size auto|WxH`: free the size for the governor, or fix it."""
+        from camstyle.config import parse_inference_size
+        from camstyle.stylizer import inference_shape
+
+        hint = "Give auto, or a size like 640x360 (fitted to the output's shape)."
+        try:
+            wanted = parse_inference_size(str(value or ""))
+        except ValueError:
+            raise CamStyleError(f"'{value}' is not an inference size." if value else "The size action needs a value.",
+                                hint) from None
+        with self._size_lock:
+            if self.sizer is None:
+                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
+            if wanted == "auto":
+                size = self.sizer.free("automatic again (ctl size auto)")
+            else:
+                largest = self._rungs[-1]
+                fitted = inference_shape((min(wanted[0], largest[0]), min(wanted[1], largest[1])),
+                                         self.settings.output_size, self.stylizer.size_multiple)
+                size = self.sizer.pin(fitted, f"fixed at {fitted[0]}x{fitted[1]} by ctl size")
+            self.stylizer.inference_size = size
+
+    def size_history(self) -> list[dict]:
+        """Every inference size change of the run (time, size, from, reason), oldest first."""
+        with self._size_lock:
+            return self.sizer.history() if self.sizer else []
 
     def _publish_frame(self, now: float, last: Frame | None) -> tuple[np.ndarray, Frame | None, bool]:
         """What to publish now: a notice, the newest frame, or the previous one again."""
@@ -520,6 +604,7 @@ class Controller:
             candidates = styles if step > 0 else styles[::-1]
         choice = next((s for s in candidates if not self.stylizer.known_broken(s)), candidates[0])
         self.stylizer.request_style(choice)
+        self._forget_size_window()
         return choice
 
     def _style_reply(self, requested: styles_mod.StyleInfo) -> dict:
@@ -552,12 +637,16 @@ class Controller:
                 self._refresh_styles()
                 requested = styles_mod.find_style(str(value).strip(), self.style_dirs)
                 self.stylizer.request_style(requested)
+                self._forget_size_window()
             elif level:
                 if action != level:  # strength_up, steady_down, ...
                     value = f"+{LEVEL_STEP}" if action.endswith("_up") else f"-{LEVEL_STEP}"
                 setattr(self.stylizer, level, _parse_level(value, getattr(self.stylizer, level), level, *LEVELS[level]))
+            elif action == "size":
+                self._set_size(value)
             elif action == "pause":
                 self.paused = not self.paused
+                self._forget_size_window()
                 self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
             elif action == "mirror":
                 self.stylizer.mirror = not self.stylizer.mirror
@@ -598,6 +687,8 @@ class Controller:
             "frames_out": self.frames_out,
             "input_size": list(self.source.size) if self.source else [0, 0],
             "inference_size": list(stylizer.inference_size) if stylizer else [0, 0],
+            "size_auto": bool(self.sizer and self.sizer.auto),
+            "size_reason": self.sizer.reason if self.sizer else "",
             "output_size": list(self.settings.output_size),
             "cpu_percent": self.cpu.percent(),
             "rss_mb": round(rss_mb(), 1),

@@ -36,6 +36,14 @@ class Steadier:
         self._prev_grey: np.ndarray | None = None
         self._prev_out: np.ndarray | None = None
 
+    def rescale(self, size: tuple[int, int]) -> None:
+        """The inference size changed to (width, height): keep what is held, resized, so the next
+        frame is still steadied against it (forgetting it would let one frame's shimmer through)."""
+        if self._prev_out is None or (self._prev_out.shape[1], self._prev_out.shape[0]) == tuple(size):
+            return
+        self._prev_grey = cv2.resize(self._prev_grey, tuple(size), interpolation=cv2.INTER_AREA)
+        self._prev_out = cv2.resize(self._prev_out, tuple(size), interpolation=cv2.INTER_AREA)
+
     def __call__(self, grey: np.ndarray, styled: np.ndarray) -> np.ndarray:
         """`grey`: the camera frame the network saw (uint8 HxW); `styled`: its output (float32 HxWx3).
 

@@ -47,6 +47,15 @@ class StyleInfo:
             return int(size[0]), int(size[1])
         return None
 
+    @property
+    def size_multiple(self) -> int:
+        """What the network's height and width must be multiples of (8 when the style does not say)."""
+        for where in (self.meta, self.meta.get("architecture_config")):
+            value = where.get("size_multiple") if isinstance(where, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 256:
+                return value
+        return 8
+
 
 def validate_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):

@@ -215,6 +215,12 @@ def test_bench_reports_model_and_pipeline_numbers(styles, capsys):
         assert key in pipeline
     assert pipeline["output_size"] == [1280, 720] and pipeline["fps_out"] > 10
     assert pipeline["steady"] == 0.5 and 0 < report["steadier"]["median_ms"] <= report["steadier"]["p95_ms"]
+    assert pipeline["inference_size"] == [64, 40] and pipeline["size_changes"][0]["size"] == [64, 40]
+    ladder = report["ladder"]
+    sizes = [tuple(row["size"]) for row in ladder["rows"]]
+    assert sizes[0] == (320, 184) and sizes[-1] == (1280, 720) and sizes == sorted(sizes)
+    assert all(row["model_ms"] > 0 and row["stylize_ms"] > 0 for row in ladder["rows"])
+    assert tuple(ladder["auto_pick"]) in sizes
 
 
 def test_bench_without_styles_uses_a_stand_in_network(capsys):

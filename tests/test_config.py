@@ -27,7 +27,7 @@ def test_missing_file_gives_the_documented_defaults():
     cfg = load_config()
     assert cfg.path == paths.config_file() and not cfg.from_file
     assert (cfg.camera.source, cfg.camera.width, cfg.camera.height, cfg.camera.fps, cfg.camera.mjpg) == ("auto", 1280, 720, 30, True)
-    assert (cfg.style.name, cfg.style.strength, cfg.style.inference_width, cfg.style.inference_height) == ("", 1.0, 320, 180)
+    assert (cfg.style.name, cfg.style.strength, cfg.style.inference_size, cfg.style.guided_upscale) == ("", 1.0, "auto", True)
     assert (cfg.style.preserve_colors, cfg.style.mirror) == (False, False)
     assert (cfg.output.kind, cfg.output.device, cfg.output.width, cfg.output.height, cfg.output.fps, cfg.output.record_path) == \
         ("auto", "", 1280, 720, 30, "")
@@ -58,7 +58,7 @@ def test_partial_file_keeps_other_defaults():
     cfg = load_config(write('[style]\nstrength = 0.5\nname = "mosaic"\n[output]\nkind = "null"\n'))
     assert cfg.style.strength == 0.5 and isinstance(cfg.style.strength, float)
     assert cfg.style.name == "mosaic" and cfg.output.kind == "null"
-    assert cfg.camera == config.CameraConfig() and cfg.style.inference_width == 320
+    assert cfg.camera == config.CameraConfig() and cfg.style.inference_size == "auto"
 
 
 def test_strength_message_names_key_value_file_and_range():
@@ -73,8 +73,10 @@ def test_strength_message_names_key_value_file_and_range():
     ("style", "strength", "-0.1", "from 0 to 1"),
     ("style", "strength", '"high"', "from 0 to 1"),
     ("style", "steady", "0.95", "from 0 to 0.9"),
-    ("style", "inference_width", "321", "multiple of 4"),
-    ("style", "inference_height", "0", "from 4 to"),
+    ("style", "inference_size", '"big"', '"auto" or a size like "640x360"'),
+    ("style", "inference_size", '"640x0"', "each side from 8 to 4096"),
+    ("style", "inference_size", "640", '"auto" or a size like "640x360"'),
+    ("style", "guided_upscale", '"yes"', "true or false"),
     ("style", "name", '"Starry Night"', "style name"),
     ("style", "mirror", '"yes"', "true or false"),
     ("camera", "fps", "0", "from 1 to 120"),
@@ -100,6 +102,23 @@ def test_each_bad_value_is_reported_with_its_key(section, key, value, reason):
     message = caught.value.message
     assert message.startswith(f"{section}.{key} = ") and str(path) in message
     assert reason in message
+
+
+def test_inference_size_is_auto_or_a_size_and_old_keys_say_what_replaced_them():
+    assert load_config(write('[style]\ninference_size = "640X360"\n')).style.inference_size == "640x360"
+    assert load_config(write('[style]\ninference_size = " Auto "\n')).style.inference_size == "auto"
+    assert config.parse_inference_size("auto") == "auto" and config.parse_inference_size("960×540") == (960, 540)
+    for bad in ("", "640x", "x360", "-640x360", "640x360x2", "6.5x3", None, 640):
+        with pytest.raises(ValueError):
+            config.parse_inference_size(bad)
+    path = write("[style]\ninference_width = 640\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config()
+    assert caught.value.message == (f"style.inference_width in {path} is no longer a setting: "
+                                    "style.inference_size replaced it.")
+    assert 'style.inference_size = "auto"' in caught.value.hint
+    with pytest.raises(ConfigError, match="on the command line: must be"):
+        config.Config().with_overrides({"style.inference_size": "huge"})
 
 
 def test_unknown_section_and_key_are_named_with_a_suggestion():

@@ -280,6 +280,10 @@ def test_ctl_checks_its_arguments_before_connecting(capsys):
     assert main(["ctl", "style"]) == 2
     assert main(["ctl", "steady", "0.95"]) == 2
     assert "from 0 to 0.9" in capsys.readouterr().err
+    assert main(["ctl", "size"]) == 2
+    assert main(["ctl", "size", "huge"]) == 2
+    assert "auto or a size like 640x360" in capsys.readouterr().err
+    assert main(["ctl", "size", "640x360"]) == 3, "valid, but nobody is listening"
     assert main(["ctl", "strength", "+0.1"]) == 3, "valid, but nobody is listening"
     assert "not running" in capsys.readouterr().err
 

@@ -50,6 +50,15 @@ def test_status_panel_shows_style_rates_latency_and_sizes():
     assert "n/p style" in text and "space pause" in text and "q quit" in text
 
 
+def test_status_panel_shows_the_inference_size_and_why_it_changed():
+    status = {**FakeController().status(), "inference_size": [384, 216], "size_auto": True,
+              "size_reason": "stepped down: stylize 31 ms > budget 23 ms"}
+    text = rendered(render_status(status))
+    assert re.search(r"Network +384×216 +AUTO +stepped down: stylize 31 ms > budget 23 ms", text)
+    fixed = rendered(render_status({**status, "size_auto": False, "size_reason": "fixed at 640x360 by ctl size"}))
+    assert "FIXED" in fixed and "fixed at 640x360 by ctl size" in fixed
+
+
 def test_status_panel_flags_and_narrow_terminal():
     status = {**FakeController().status(), "paused": True}
     assert "PAUSED" in rendered(render_status(status))
@@ -142,7 +151,7 @@ def test_a_fallback_to_no_output_says_plainly_that_nothing_is_published():
 def test_status_line_for_logs():
     status = {**FakeController().status(), "paused": True, "message": "camera unavailable - reconnecting"}
     line = status_line(status)
-    assert line == ("style mosaic 1.00 steady 0.50 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
+    assert line == ("style mosaic 1.00 steady 0.50 | network 320x180 | fps in 30.0 out 29.9 | latency p50 23 ms p95 31 ms | dropped 4 | cpu 43%"
                     " | paused | camera unavailable - reconnecting")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import onnx_models
 import virtualcam_backend
-from camstyle import pipeline, sources
+from camstyle import autosize, pipeline, sources
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.frames import notice_frame
 from camstyle.outputs import Output
@@ -314,6 +314,41 @@ def test_hung_camera_shows_the_notice_instead_of_freezing(monkeypatch, style_dir
         assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
         assert messages[-1] == pipeline.RECONNECTING and c.status()["message"] == pipeline.RECONNECTING
         source.release.set()
+
+
+def test_auto_size_is_measured_at_start_and_ctl_size_fixes_and_frees_it(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), fps=30)
+    source = SyntheticSource(640, 360, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        status = c.status()
+        assert status["size_auto"] and status["size_reason"].startswith("measured at start")
+        assert (320, 184) in c.size_measured and all(ms > 0 for ms in c.size_measured.values())
+        assert tuple(status["inference_size"]) in autosize.ladder((640, 360))
+        fixed = c.dispatch("size", "320x180")
+        assert fixed["inference_size"] == [320, 184] and not fixed["size_auto"]
+        assert fixed["size_reason"] == "fixed at 320x184 by ctl size"
+        assert c.dispatch("size", "4000x4000")["inference_size"] == [640, 360], "never above the output size"
+        freed = c.dispatch("size", "auto")
+        assert freed["size_auto"] and "ctl size auto" in freed["size_reason"]
+        for bad in (None, "", "big", "0x0"):
+            with pytest.raises(CamStyleError):
+                c.dispatch("size", bad)
+        frames = c.frames_styled
+        assert wait_until(lambda: c.frames_styled > frames + 3), "frames keep coming through the changes"
+        history = c.size_history()
+    assert [h["size"] for h in history[1:4]] == [[320, 184], [640, 360], history[3]["size"]]
+    assert history[0]["from"] is None and history[1]["from"] == list(status["inference_size"])
+
+
+def test_a_fixed_inference_size_is_kept(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), inference_size=(448, 252))
+    source = SyntheticSource(640, 360, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        status = c.status()
+    assert status["inference_size"] == [448, 256] and not status["size_auto"] and not c.size_measured
+    assert "inference_size setting" in status["size_reason"]
 
 
 def test_a_style_that_fails_to_load_gets_an_error_reply_and_next_passes_it_by(style_dir):

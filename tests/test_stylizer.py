@@ -31,6 +31,8 @@ def test_inference_shape_keeps_output_aspect_in_multiples_of_8():
     for requested in ((100, 100), (333, 187), (640, 360)):
         w, h = inference_shape(requested, (1280, 720))
         assert w % 8 == 0 and h % 8 == 0 and abs(w / h - 16 / 9) < 0.15
+        assert inference_shape((w, h), (1280, 720)) == (w, h), "fitting twice changes nothing"
+    assert inference_shape((448, 252), (640, 360)) == (448, 256)
 
 
 def test_colour_swap_model_really_runs(tmp_path):
@@ -232,3 +234,33 @@ def test_bench_stand_in_has_the_cost_of_the_trained_fast_network():
     ours_strides = [tuple(a.ints) for n in ours.graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "strides"]
     assert ours_strides == strides
     assert ("Clip" in {n.op_type for n in ours.graph.node}) == (net.config["output"] == "clip")
+
+
+def test_the_inference_size_changes_between_frames_without_a_jump(tmp_path):
+    swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
+    rng = np.random.default_rng(1)
+    still = cv2.GaussianBlur(rng.integers(0, 256, (180, 320, 3)).astype(np.uint8), (0, 0), 3)
+    frames = [np.clip(still + rng.normal(0, 8, still.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    stylizer = Stylizer(inference_size=(160, 90), output_size=(320, 180), steady=0.9, guided_upscale=True)
+    stylizer.load(swap)
+    before = [stylizer.process(f) for f in frames[:4]]
+    stylizer.inference_size = (80, 48)
+    after = stylizer.process(frames[4])
+    assert after.shape == (180, 320, 3) and after.mean() > 20, "no black or missing frame"
+    fresh = Stylizer(inference_size=(80, 48), output_size=(320, 180), steady=0.9, guided_upscale=True)
+    fresh.load(swap)
+    unsteadied = fresh.process(frames[4])
+    jump = np.abs(after.astype(np.float32) - before[-1]).mean()
+    assert jump < np.abs(unsteadied.astype(np.float32) - before[-1]).mean(), \
+        "what the steadier held was carried over to the new size"
+    assert stylizer.measure((160, 96), runs=2) > 0 and Stylizer().measure((64, 40)) == 0.0
+
+
+def test_a_network_gets_sizes_in_its_own_multiple(tmp_path):
+    path = style_file(tmp_path, "swap", onnx_models.colour_matrix_model()).model_path
+    model = StyleModel(path, "swap", size_multiple=32)
+    out = model.run(np.full((40, 72, 3), 90, np.uint8))
+    assert out.shape == (40, 72, 3)
+    assert StyleInfo("x", path, meta={"architecture_config": {"size_multiple": 16}}).size_multiple == 16
+    assert StyleInfo("x", path, meta={"size_multiple": 32}).size_multiple == 32
+    assert StyleInfo("x", path, meta={}).size_multiple == 8

@@ -1,9 +1,11 @@
 """Measure how fast CamStyle runs on this machine.
 
-Three parts: the style network alone (milliseconds per frame at the inference size, per
-style), the steadying step alone at the same size, and the whole pipeline (demo clip ->
-stylizer -> no output at the configured output size and frame rate): published fps,
-capture-to-publish latency, dropped frames, memory and the time to the first stylized frame.
+Four parts: the whole pipeline (demo clip -> stylizer -> no output at the configured output
+size and frame rate): published fps, capture-to-publish latency, dropped frames, memory, the
+time to the first stylized frame and the inference size it ran at; the style network alone
+(milliseconds per frame at that size, per style); the first style at every size of the
+inference-size ladder (network alone, and a whole stylizing step with steadying and
+upscaling) with the size "auto" would pick; and the steadying step alone.
 With no style installed, a network with the cost of the fast style architecture (random
 weights) stands in.
 """
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of the pipeline run (default 10)")
     parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
                         help="ONNX Runtime execution provider (default: from the config)")
-    parser.add_argument("--inference-size", metavar="WxH", help="size the network runs at (default: from the config)")
+    parser.add_argument("--inference-size", metavar="auto|WxH", help="size the network runs at (default: from the config)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
 
@@ -95,6 +97,7 @@ def run_pipeline(settings, style_dirs, seconds: float) -> dict:
     return {
         "style": status["style"], "source": status["source"], "seconds": round(wall, 2),
         "output_size": status["output_size"], "inference_size": status["inference_size"],
+        "size_changes": controller.size_history(),
         "fps_target": settings.fps, "steady": settings.steady,
         "fps_out": round((frames_out - 1) / span, 2) if span > 0 else 0.0,
         "fps_styled": round(status["frames_styled"] / wall, 2), "fps_in": round(status["frames_in"] / wall, 2),
@@ -111,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from camstyle.config import load_config
+    from camstyle.config import load_config, parse_inference_size
     from camstyle.errors import ConfigError
-    from camstyle.frames import parse_size
     from camstyle.pipeline import PipelineSettings
     from camstyle.styles import discover_styles, find_style
 
@@ -125,9 +127,10 @@ def run(args: argparse.Namespace) -> int:
                                    provider=args.provider or settings.provider)
     if args.inference_size:
         try:
-            settings.inference_size = parse_size(args.inference_size)
+            settings.inference_size = parse_inference_size(args.inference_size)
         except ValueError:
-            raise ConfigError(f"--inference-size {args.inference_size} is not a size.", "Give width x height, e.g. 320x180.") from None
+            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
+                              "Give auto, or width x height, e.g. 640x360.") from None
     styles = [find_style(args.style)] if args.style else discover_styles()
     with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
         style_dirs = None
@@ -140,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
             style_dirs = [(Path(scratch), "bench")]
         # The pipeline first, so that its start-up time includes probing providers.
         pipeline = run_pipeline(dataclasses.replace(settings, style=styles[0].name), style_dirs, args.seconds)
-        results = _time_models(styles, settings)
+        start_size = tuple(pipeline["size_changes"][0]["size"]) if pipeline["size_changes"] else None
+        results = _time_models(styles, settings, start_size)
+        results["ladder"] = _time_ladder(styles[0], settings)
         results["steadier"] = time_steadier(tuple(results["inference_size"]), settings.steady)
     results.update(pipeline=pipeline, synthetic=styles[0].name == SYNTHETIC and style_dirs is not None,
                    cpu_count=os.cpu_count())
@@ -151,19 +156,47 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time_models(styles, settings) -> dict:
+def _time_ladder(style, settings) -> dict:
+    """Model ms and whole stylizing ms of `style` at every ladder size, and auto's pick from them."""
+    from camstyle import autosize, providers
+    from camstyle.stylizer import StyleModel, Stylizer
+
+    names = providers.select_providers(settings.provider)
+    multiple = autosize.lcm_multiple(style.size_multiple)
+    rungs = autosize.ladder(settings.output_size, multiple)
+    stylizer = Stylizer(names, settings.threads, rungs[0], settings.output_size, steady=settings.steady,
+                        guided_upscale=settings.guided_upscale, size_multiple=multiple)
+    stylizer.load(style)
+    model = StyleModel(style.model_path, style.name, names, settings.threads, check_size=rungs[0],
+                       size_multiple=style.size_multiple)
+    budget = autosize.budget_ms(settings.fps)
+    rows = []
+    for rung in rungs:
+        rows.append({"size": list(rung), "model_ms": time_model(model, rung, max_runs=15, max_seconds=1.5)["median_ms"],
+                     "stylize_ms": round(stylizer.measure(rung), 2)})
+    measured = {tuple(r["size"]): r["stylize_ms"] for r in rows}
+    index, _ = autosize.choose(rungs, measured.__getitem__, budget, gpu=autosize.is_gpu(stylizer.provider))
+    stylizer.close()
+    return {"style": style.name, "provider": providers.describe(names), "budget_ms": round(budget, 2),
+            "fits_ms": round(autosize.START_AT * budget, 2), "guided_upscale": settings.guided_upscale,
+            "rows": rows, "auto_pick": list(rungs[index])}
+
+
+def _time_models(styles, settings, size: tuple[int, int] | None = None) -> dict:
     import time
 
     from camstyle import providers
     from camstyle.stylizer import StyleModel, inference_shape
 
     names = providers.select_providers(settings.provider)
-    size = inference_shape(settings.inference_size, settings.output_size)
+    if size is None:
+        size = inference_shape(settings.inference_size, settings.output_size) \
+            if settings.inference_size != "auto" else (320, 184)
     threads = settings.threads or providers.default_threads()
     models = []
     for style in styles:
         start = time.perf_counter()
-        model = StyleModel(style.model_path, style.name, names, threads, check_size=size)
+        model = StyleModel(style.model_path, style.name, names, threads, check_size=size, size_multiple=style.size_multiple)
         load_ms = (time.perf_counter() - start) * 1000
         models.append({"style": style.name, "provider": model.provider, "inference_size": list(size),
                        "load_ms": round(load_ms, 1), **time_model(model, size)})
@@ -171,6 +204,12 @@ def _time_models(styles, settings) -> dict:
     return {"provider": providers.describe(names), "threads": threads, "inference_size": list(size),
             "providers": [{"name": n, "works": w, "detail": d} for n, w, d in providers.probe_providers()],
             "models": models}
+
+
+def autosize_share() -> str:
+    from camstyle.autosize import START_AT
+
+    return f"{START_AT:.0%}"
 
 
 def _print_tables(results: dict) -> None:
@@ -188,6 +227,17 @@ def _print_tables(results: dict) -> None:
         label = m["style"] + (" (no style installed: a stand-in of the same cost)" if results["synthetic"] else "")
         table.add_row(label, f"{m['median_ms']:.1f}", f"{m['p95_ms']:.1f}",
                       f"{1000 / m['median_ms']:.1f}" if m["median_ms"] else "-", f"{m['load_ms']:.0f}")
+    console.print(table)
+    lad = results["ladder"]
+    console.print(f"\nInference-size ladder: {lad['style']} on {lad['provider']}; a whole stylizing step (steadying, "
+                  f"{'guided' if lad['guided_upscale'] else 'plain'} upscaling) fits at <= {lad['fits_ms']:.1f} ms "
+                  f"({autosize_share()} of the {lad['budget_ms']:.1f} ms budget)", style="italic", markup=False)
+    table = Table()
+    for column in ("size", "model ms", "stylize ms", ""):
+        table.add_column(column, justify="left" if column == "size" else "right")
+    for row in lad["rows"]:
+        pick = "auto picks this" if row["size"] == lad["auto_pick"] else ""
+        table.add_row("x".join(map(str, row["size"])), f"{row['model_ms']:.1f}", f"{row['stylize_ms']:.1f}", pick)
     console.print(table)
     st = results["steadier"]
     console.print(f"Steadying step alone: {st['median_ms']:.1f} ms median, {st['p95_ms']:.1f} ms p95 "
@@ -207,6 +257,8 @@ def _print_tables(results: dict) -> None:
         ("source fps", f"{p['fps_in']:.1f}"),
         ("latency p50 / p95", f"{p['latency_ms']['p50']:.0f} / {p['latency_ms']['p95']:.0f} ms"),
         ("dropped frames", str(p["dropped"])),
+        ("inference size", " -> ".join("x".join(map(str, c["size"])) for c in p["size_changes"]) or
+         "x".join(map(str, p["inference_size"]))),
         ("first stylized frame", f"{p['first_frame_s']:.2f} s" if p["first_frame_s"] is not None else "-"),
         ("CPU", f"{p['cpu_percent']:.0f} %"),
         ("memory (RSS, peak)", f"{p['rss_mb']:.0f} MB, {p['rss_peak_mb']:.0f} MB"),

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--source", metavar="SRC", help='"auto", "demo", a camera index (0), a device (/dev/video0) or a video file')
     group.add_argument("--style", metavar="NAME", help="style to start with (see `camstyle styles`)")
     group.add_argument("--strength", type=float, metavar="S", help="0 = camera only ... 1 = full style")
-    group.add_argument("--inference-size", metavar="WxH", help="size the network runs at, e.g. 320x180 (larger = finer, slower)")
+    group.add_argument("--inference-size", metavar="auto|WxH",
+                       help='size the network runs at: "auto" (default: the largest this machine keeps up with, '
+                            'adapting to load) or a fixed size like 640x360 (larger = finer, slower)')
+    group.add_argument("--guided-upscale", action=argparse.BooleanOptionalAction, default=None,
+                       help="bring the camera's outlines back crisp when scaling the style up (default: on)")
     group.add_argument("--steady", type=float, metavar="S",
                        help="steadying, 0 = off ... 0.9: calms the strokes' shimmer (default 0.5)")
     group.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
@@ -72,11 +76,18 @@ def _size(text: str | None, flag: str) -> tuple[int, int] | tuple[None, None]:
 
 def overrides(args: argparse.Namespace) -> dict:
     """Command-line flags as config overrides (None = not given)."""
-    inference_w, inference_h = _size(args.inference_size, "--inference-size")
     out_w, out_h = _size(args.size, "--size")
+    if args.inference_size is not None:
+        from camstyle.config import parse_inference_size
+
+        try:
+            parse_inference_size(args.inference_size)
+        except ValueError:
+            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
+                              "Give auto, or width x height, e.g. --inference-size 640x360.") from None
     return {
         "camera.source": args.source, "style.name": args.style, "style.strength": args.strength,
-        "style.inference_width": inference_w, "style.inference_height": inference_h,
+        "style.inference_size": args.inference_size, "style.guided_upscale": args.guided_upscale,
         "style.steady": args.steady, "style.preserve_colors": args.preserve_colors, "style.mirror": args.mirror,
         "runtime.provider": args.provider, "output.kind": args.output, "output.width": out_w, "output.height": out_h,
         "output.fps": args.fps, "output.device": args.device, "output.record_path": args.record,
@@ -96,7 +107,16 @@ def stats_summary(controller, elapsed_s: float) -> dict:
         "elapsed_s": round(elapsed_s, 2),
         "rss_peak_mb": round(peak_rss_mb(), 1),
         "notices": list(controller.notices),
+        "size_changes": controller.size_history(),
+        "size_measured_ms": {f"{w}x{h}": round(ms, 2) for (w, h), ms in controller.size_measured.items()},
     }
+
+
+def timeline_point(status: dict) -> dict:
+    """One second of the --stats timeline: rates, drops so far, the stylize time and the size."""
+    return {"t_s": status["uptime_s"], "fps_in": status["fps_in"], "fps_styled": status["fps_styled"], "fps_out": status["fps_out"],
+            "dropped": status["dropped"], "frames_in": status["frames_in"], "infer_ms": status["stage_ms"]["infer"],
+            "latency_ms": status["latency_ms"], "inference_size": status["inference_size"]}
 
 
 class _SayHandler(logging.Handler):
@@ -211,6 +231,7 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
     hotkeys = HotkeyListener.from_config(cfg.hotkeys, controller)
     view = Dashboard(controller) if use_dashboard else LogReporter(controller)
     clean = True
+    timeline: list[dict] = []
     # From here Ctrl+C is a request, like SIGTERM, not a KeyboardInterrupt that could land
     # halfway through a lock or a recording write. Installing our own handler also makes a
     # SIGINT stop the run when it was started from a shell that ignores SIGINT (a background
@@ -221,8 +242,11 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
         view.start()
         live["dashboard"] = use_dashboard
         interval = 0.01 if any(o.name == "preview" for o in controller.outputs) else 0.2
+        next_sample = time.perf_counter() + 1.0
         while not signalled and controller.pump() and not controller.wait(interval):
-            pass
+            if args.stats and time.perf_counter() >= next_sample:  # the --stats timeline, once a second
+                next_sample += 1.0
+                timeline.append(timeline_point(controller.status()))
     except BaseException:
         clean = False
         raise
@@ -236,6 +260,7 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
                 say(f"while stopping: {exc}")
         controller.stop(clean=clean)
     summary = stats_summary(controller, time.perf_counter() - started)
+    summary["timeline"] = timeline
     if args.stats:
         atomic.write_text(args.stats, json.dumps(summary, indent=2) + "\n")
     say(f"stopped: {summary['frames_out']} frames out at {summary['fps_out']:.1f} fps, "

@@ -2,7 +2,8 @@
 
 Images run at their own size (up to 1280 pixels on the long side) unless --inference-size
 says otherwise; videos run at the live camera's inference size from the config, so they
-look like the live camera. The output is written atomically: it appears complete or not at
+look like the live camera: with "auto" (the default) the largest size this machine would
+keep up with at the video's size, measured as the live camera measures it. The output is written atomically: it appears complete or not at
 all. Video output has no sound track.
 
 examples:
@@ -30,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file to write: an image for an image, a video (.mp4, .mkv, .mov, .avi) for a video")
     parser.add_argument("--style", metavar="NAME", help="style to use (default: the configured one, else the first)")
     parser.add_argument("--strength", type=float, default=1.0, metavar="S", help="0 = original ... 1 = full style (default 1)")
-    parser.add_argument("--inference-size", metavar="WxH", help="size the network runs at (larger = finer strokes, slower)")
+    parser.add_argument("--inference-size", metavar="auto|WxH",
+                        help="size the network runs at (larger = finer strokes, slower; default: from the config)")
+    parser.add_argument("--guided-upscale", action=argparse.BooleanOptionalAction, default=None,
+                        help="bring the outlines back crisp when scaling the style up (default: from the config)")
     parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
     parser.add_argument("--steady", type=float, metavar="S",
                         help="steadying of a video, 0 = off ... 0.9 (default: from the config, as the live camera)")
@@ -55,10 +59,21 @@ def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int
     from camstyle.providers import select_providers
     from camstyle.stylizer import Stylizer
 
+    from camstyle import autosize
+
+    multiple = autosize.lcm_multiple(style.size_multiple)
+    auto = inference == "auto"
     stylizer = Stylizer(select_providers(args.provider or cfg.runtime.provider), cfg.runtime.threads,
-                        inference, size, args.strength, args.preserve_colors,
-                        steady=cfg.style.steady if args.steady is None else args.steady)
+                        autosize.ladder(size, multiple)[0] if auto else inference, size, args.strength,
+                        args.preserve_colors, steady=cfg.style.steady if args.steady is None else args.steady,
+                        guided_upscale=cfg.style.guided_upscale if args.guided_upscale is None else args.guided_upscale,
+                        size_multiple=multiple)
     stylizer.load(style)
+    if auto:  # as the live camera chooses: the largest ladder size that keeps up at the configured frame rate
+        rungs = autosize.ladder(size, multiple)
+        index, _ = autosize.choose(rungs, stylizer.measure, autosize.budget_ms(cfg.output.fps),
+                                   gpu=autosize.is_gpu(stylizer.provider))
+        stylizer.inference_size = rungs[index]
     return stylizer
 
 
@@ -82,8 +97,7 @@ def _check_paths(source: Path, target: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle.config import MAX_STEADY, load_config
-    from camstyle.frames import parse_size
+    from camstyle.config import MAX_STEADY, load_config, parse_inference_size
 
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
@@ -92,9 +106,10 @@ def run(args: argparse.Namespace) -> int:
     inference = None
     if args.inference_size:
         try:
-            inference = parse_size(args.inference_size)
+            inference = parse_inference_size(args.inference_size)
         except ValueError:
-            raise ConfigError(f"--inference-size {args.inference_size} is not a size.", "Give width x height, e.g. 640x360.") from None
+            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
+                              "Give auto, or width x height, e.g. 640x360.") from None
     cfg = load_config(args.config)
     source, target = Path(args.input).expanduser(), Path(args.output).expanduser()
     is_image = _check_paths(source, target)
@@ -117,7 +132,7 @@ def _stylize_image(args, cfg, style, source: Path, target: Path, inference) -> N
     if image is None:
         raise CamStyleError(f"{source} is not an image CamStyle can read.", "Use a JPEG, PNG, BMP, WebP or TIFF file.")
     height, width = image.shape[:2]
-    if inference is None:
+    if inference in (None, "auto"):  # an image is not a live stream: its own size, within reason
         scale = min(1.0, MAX_IMAGE_SIDE / max(width, height))
         inference = (max(8, round(width * scale)), max(8, round(height * scale)))
     stylizer = _make_stylizer(args, cfg, style, (width, height), inference)
@@ -132,6 +147,7 @@ def _stylize_image(args, cfg, style, source: Path, target: Path, inference) -> N
 
 def _stylize_video(args, cfg, style, source: Path, target: Path, inference) -> None:
     import cv2
+    from camstyle.config import parse_inference_size
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -152,7 +168,7 @@ def _stylize_video(args, cfg, style, source: Path, target: Path, inference) -> N
         fps = fps if 1 <= fps <= 240 else 30.0
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
         stylizer = _make_stylizer(args, cfg, style, (width, height),
-                                  inference or (cfg.style.inference_width, cfg.style.inference_height))
+                                  inference or parse_inference_size(cfg.style.inference_size))
         console = Console(stderr=True, highlight=False)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
         written = 0
