@@ -146,12 +146,13 @@ def test_style_names_in_the_readme_and_help_texts_are_bundled_styles():
     for _, module_name in COMMANDS:
         module = importlib.import_module(module_name)
         texts[module_name] = (module.__doc__ or "") + " ".join(str(v) for v in vars(module).values() if isinstance(v, (str, dict)))
-    named = {}
+    named, trained = {}, set()
     for where, text in texts.items():
         for name in re.findall(r"(?:--style|ctl style|run --style)\s+([a-z0-9_]+)\b", text):
             named.setdefault(name, where)
+        trained |= set(re.findall(r"--name\s+([a-z0-9_]+)\b", text))  # made by an example's `camstyle train`
     assert named, "the pattern finds the examples"
-    assert {n: w for n, w in named.items() if n not in bundled} == {}
+    assert {n: w for n, w in named.items() if n not in bundled | trained} == {}
 
 
 def test_setup_virtual_camera_runs_the_shipped_script_through_sudo_unless_root_or_a_dry_run(monkeypatch):
