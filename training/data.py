@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from camstyle.errors import CamStyleError
-from training import flow
+from camstyle.training import flow
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm"}

@@ -37,8 +37,8 @@ from camstyle.frames import fit_frame
 from camstyle.steady import Steadier
 from camstyle.styles import StyleInfo
 from camstyle.stylizer import round8
-from training import flow
-from training.data import INFERENCE_SIZE, evenly, read_video_frames
+from camstyle.training import flow
+from camstyle.training.data import INFERENCE_SIZE, evenly, read_video_frames
 
 NOISE_SIGMA = 2 / 255
 BRIGHT = 120 / 255    # the bright subject for blown_highlights: the lit face and hair of a webcam picture
@@ -173,7 +173,7 @@ class VGGScorer:
         except ImportError:
             self.note = 'style and content losses skipped: PyTorch is not installed (pip install "camstyle[train]")'
             return False
-        from training.vgg import load_vgg
+        from camstyle.training.vgg import load_vgg
 
         try:
             self._state["vgg"] = load_vgg(self.vgg_weights, allow_download=False)
@@ -186,9 +186,9 @@ class VGGScorer:
         return True
 
     def scores(self, outputs: list[np.ndarray], sources: list[np.ndarray], recipe: dict) -> dict[str, float | None]:
-        from training import losses as L
-        from training.data import load_style_image
-        from training.train import RECIPE
+        from camstyle.training import losses as L
+        from camstyle.training.data import load_style_image
+        from camstyle.training.train import RECIPE
 
         torch, vgg = self._state["torch"], self._state["vgg"]
         layers = recipe.get("content_layer", RECIPE.content_layer)
@@ -220,7 +220,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
     scorer = VGGScorer(style_image, vgg_weights, "" if vgg_losses else "style and content losses skipped (--no-vgg)")
     painting = None
     if style_image is not None:
-        from training.data import load_style_image
+        from camstyle.training.data import load_style_image
 
         painting = load_style_image(Path(style_image), PAINTING_SIZE).astype(np.float32) / 255
     clips = []

@@ -20,8 +20,8 @@ import torch
 
 from camstyle import paths, styles
 from camstyle.errors import ModelError
-from training.data import INFERENCE_SIZE
-from training.networks import TransformNet, build_network
+from camstyle.training.data import INFERENCE_SIZE
+from camstyle.training.networks import TransformNet, build_network
 
 OPSET = 17
 TOLERANCE = 1e-3
@@ -82,7 +82,7 @@ def max_abs_diff(net: TransformNet, model: bytes, images: list[np.ndarray]) -> f
 def check_images(images: list[np.ndarray]) -> list[np.ndarray]:
     """The check set: the given images at the inference size plus one at another size and aspect,
     which proves the height and width are really dynamic."""
-    from training.data import synthetic_photo
+    from camstyle.training.data import synthetic_photo
 
     w, h = INFERENCE_SIZE
     base = [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) if im.shape[:2] != (h, w) else im for im in images]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
+from camstyle.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
 
 
 class ConvLayer(nn.Sequential):

@@ -5,14 +5,14 @@ the painting's contrast and total variation, plus the noise stability loss of Mu
 and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agree.
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
 frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
-With late_stability (--late-stability), stage 1 is the per-frame baseline's, step for step, and
+With late_stability (the default), stage 1 is the per-frame baseline's, step for step, and
 the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
 then learns to hold them still, rather than learning from the start that a flat area is the
-steadiest one (styles/README.md measures both).
+steadiest one (styles/README.md measures both). Without videos the noise term trains in stage 1.
 An optional guard (white_weight) joins the stability terms: they drift towards the steadiest
 picture of a lit face, a flat white patch, and the guard holds its darkest channel under 240/255.
 
-The noise and temporal weights adapt automatically unless given (--noise-weight, --temporal-weight),
+The noise and temporal weights adapt automatically unless given (noise_weight, temporal_weight),
 since a fixed weight would be right for one painting and wrong for the next: the style terms'
 scale depends on the painting. Every step each weight is set from this step's perceptual loss and
 a running (geometric) mean of its own term, so that the term is about `share` of the total loss.
@@ -24,7 +24,8 @@ noise weight follows its term (which falls by orders of magnitude from the rando
 image stages twice that long diverged into a flat picture (styles/README.md). Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 
-Every default is in RECIPE; a run folder holds checkpoints, preview grids and log.jsonl.
+Every default is in RECIPE, and recipe files (training/recipes/*.toml) change some of them; a run
+folder holds checkpoints, preview grids, log.jsonl and, for a late-stability run, baseline.pt.
 """
 
 from __future__ import annotations
@@ -49,12 +50,17 @@ import cv2
 import numpy as np
 import torch
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
-from training import checkpoint, data, losses as L
-from training.networks import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS, build_network
-from training.rollback import Rollback, SpikeClip
-from training.vgg import LAYERS, VGGFeatures, load_vgg
+from camstyle.training import checkpoint, data, losses as L
+from camstyle.training.networks import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS, build_network
+from camstyle.training.rollback import Rollback, SpikeClip
+from camstyle.training.vgg import LAYERS, VGGFeatures, load_vgg
 
 
 @dataclass(frozen=True)
@@ -217,10 +223,6 @@ def default_recipe_file(device: torch.device) -> str:
 
 def read_recipe_file(name_or_path: str) -> dict:
     """A recipe file's values: `name` is a file in training/recipes, anything else a path."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     path = Path(name_or_path)
     if path.suffix != ".toml" and "/" not in name_or_path and "\\" not in name_or_path:
         path = RECIPES_DIR / f"{name_or_path}.toml"
@@ -241,10 +243,6 @@ def read_recipe_file(name_or_path: str) -> dict:
 
 def parse_settings(settings: list[str]) -> dict:
     """`--set key=value` pairs; each value is read as TOML (3000, 0.5, true, [1, 1, 1, 1]) or else as text."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     known = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}
     values = {}
     for item in settings:
@@ -279,7 +277,7 @@ def coerce(key: str, value):
     if ok is None:
         raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {type(default).__name__ if not optional else 'a number'}"
                             + (f" of {len(default)} numbers" if isinstance(default, tuple) else "") + ".",
-                            "See `camstyle train --help` and training/recipes/default.toml.")
+                            "See `camstyle train --help`.")
     return ok
 
 
@@ -306,28 +304,29 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         recipe = dataclasses.replace(recipe, late_stability=False)
     problems = []
     if recipe.architecture not in ARCHITECTURES:
-        problems.append(f"--architecture must be one of {', '.join(ARCHITECTURES)}")
+        problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}")
     if recipe.output not in OUTPUTS:
         problems.append(f"the output must be one of {', '.join(OUTPUTS)}")
     if recipe.size < 16 or recipe.size % 8:
-        problems.append("--size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
+        problems.append("size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
     counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle)
     if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
-        problems.append("--batch and --style-size must be positive, "
-                        "--steps, --temporal-steps, --noise-settle and --temporal-settle not negative")
+        problems.append("batch and style_size must be positive, "
+                        "steps, temporal_steps, noise_settle and temporal_settle not negative")
     weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
-        problems.append("weights may not be negative and --lr must be positive")
+        problems.append("weights may not be negative and lr must be positive")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
-        problems.append("--noise-share and --temporal-share may not be negative and must add up to less than 1")
+        problems.append("noise_share and temporal_share may not be negative and must add up to less than 1")
     if not 0 <= recipe.camera_shake <= 1:
-        problems.append("--camera-shake is a share of the video pairs, from 0 to 1")
+        problems.append("camera_shake is a share of the video pairs, from 0 to 1")
     if recipe.late_stability and not recipe.stability:
-        problems.append("--late-stability adds the stability terms late, --no-stability leaves them out: use one")
+        problems.append("late_stability adds the stability terms late, --no-stability leaves them out: use one")
     if problems:
-        raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".", "See `camstyle train --help`.")
+        raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".",
+                            "See `camstyle train --help`.")
     return recipe
 
 
@@ -564,7 +563,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     data.check_writable(run)
     run.mkdir(parents=True, exist_ok=True)
     if job.install:
-        from training.export import check_exporter
+        from camstyle.training.export import check_exporter
 
         data.check_writable(paths.user_styles_dir())
         check_exporter()
@@ -709,7 +708,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     console.print(f"Trained '{job.name}': {step} steps in {state['training_time_s'] / 60:.1f} min; "
                   f"previews and checkpoint in {run}")
     if job.install:
-        from training import export
+        from camstyle.training import export
 
         result = export.export_checkpoint(state, job.name)
         console.print(f"Installed style [bold]{job.name}[/] in {result.style.model_path.parent} "

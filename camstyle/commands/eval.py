@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", required=True, help="the style to evaluate")
     parser.add_argument("--baseline", help="a second style to compare with (e.g. the same painting without stability)")
     parser.add_argument("--frames", type=int, default=60, help="consecutive frames per clip (default 60)")
-    parser.add_argument("--size", help="inference size WxH (default: the style's own, else 320x184)")
+    parser.add_argument("--size", help="inference size WxH (default: the style's own, else 640x360)")
     parser.add_argument("--style-image", type=Path, metavar="PAINTING", help="the painting, for the style loss")
     parser.add_argument("--vgg-weights", type=Path, metavar="FILE", help="VGG16 weights for the style/content losses")
     parser.add_argument("--no-vgg", action="store_true", help="skip the style/content losses (quicker; no torch needed)")
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             size = parse_size(args.size)
         except ValueError as exc:
-            raise CamStyleError(f"--size: {exc}.", "Use WIDTHxHEIGHT, e.g. --size 320x184.") from None
+            raise CamStyleError(f"--size: {exc}.", "Use WIDTHxHEIGHT, e.g. --size 640x360.") from None
     if args.frames < 2:
         raise CamStyleError("--frames must be at least 2.", "E.g. --frames 60.")
     if args.style_image is not None and not args.style_image.is_file():
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     style = styles.find_style(args.style)
     baseline = styles.find_style(args.baseline) if args.baseline else None
 
-    from training import evaluate
+    from camstyle.training import evaluate
 
     report = evaluate.evaluate(style, args.videos, args.frames, size, baseline, args.style_image, args.vgg_weights,
                                  args.provider, vgg_losses=not args.no_vgg, steady=args.steady)

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
                             'Install the training extras: pip install "camstyle[train]".')
     from rich.console import Console
 
-    from training import checkpoint, export
+    from camstyle.training import checkpoint, export
 
     state = checkpoint.load(args.checkpoint)
     result = export.export_checkpoint(state, args.name, {"title": args.title, "artist": args.artist, "year": args.year})

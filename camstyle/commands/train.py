@@ -79,13 +79,16 @@ def run(args: argparse.Namespace) -> int:
     validate_name(args.name)
     if args.resume and args.restart:
         raise CamStyleError("--resume and --restart contradict each other.", "Use one of them.")
+    if args.resume and args.recipe:
+        raise CamStyleError("--resume continues a run with its own recipe; --recipe starts a new one.",
+                            "Drop --recipe (step counts may still change with --set), or use --restart.")
     if min(args.preview_every, args.checkpoint_every) < 1:
         raise CamStyleError("--preview-every and --checkpoint-every must be at least 1.", "E.g. --checkpoint-every 500.")
     if importlib.util.find_spec("torch") is None:
         raise CamStyleError("Training needs PyTorch, which is not installed.",
                             'Install the training extras: pip install "camstyle[train]".')
     # The checks that need no torch, before its slow import: a typo should not cost seconds.
-    from training import data
+    from camstyle.training import data
 
     data.load_style_image(args.style_image, 64)
     if not args.resume or args.data or args.temporal_data:  # --resume alone reuses the run's data
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     data.check_writable(paths.data_dir() / "runs" / args.name)
     if not args.no_install:
         data.check_writable(paths.user_styles_dir())
-    from training import train
+    from camstyle.training import train
 
     overrides = train.parse_settings(args.settings)
     legacy = {option: getattr(args, option) for option in LEGACY_OPTIONS if getattr(args, option) is not None}
