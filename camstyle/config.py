@@ -13,7 +13,7 @@ import difflib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, Mapping
 
 from camstyle import atomic, paths
 from camstyle.errors import ConfigError
@@ -265,10 +265,6 @@ class StyleConfig:
     strength: float = 1.0
     inference_size: str = "auto"
     guided_upscale: bool = True
-    # Not settings: the smallest size "auto" runs at, which training and `camstyle eval` take
-    # as the live camera's size (training/data.py reads them).
-    inference_width: ClassVar[int] = 320
-    inference_height: ClassVar[int] = 180
     steady: float = 0.5
     preserve_colors: bool = False
     mirror: bool = False

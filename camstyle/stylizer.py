@@ -31,10 +31,6 @@ from camstyle.upscale import GuidedUpscaler
 CROSSFADE_S = 0.3
 
 
-def round8(value: float) -> int:
-    return round_to(value, 8)
-
-
 def inference_shape(requested: tuple[int, int], output: tuple[int, int], multiple: int = BASE_MULTIPLE) -> tuple[int, int]:
     """The largest size with the output's aspect inside `requested`, in multiples of 8 (or `multiple`)."""
     return fit_size(requested, output, multiple)

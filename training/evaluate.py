@@ -32,11 +32,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from camstyle.autosize import round_to
 from camstyle.errors import CamStyleError
 from camstyle.frames import fit_frame
 from camstyle.steady import Steadier
 from camstyle.styles import StyleInfo
-from camstyle.stylizer import round8
 from camstyle.training import flow
 from camstyle.training.data import INFERENCE_SIZE, evenly, read_video_frames
 
@@ -213,7 +213,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
              provider: str = "cpu", vgg_losses: bool = True, steady: float = 0.0) -> dict:
     """All metrics for every clip, as a JSON-ready dict."""
     size = size or style.inference_size or INFERENCE_SIZE
-    size = (round8(size[0]), round8(size[1]))
+    size = (round_to(size[0], 8), round_to(size[1], 8))
     models = {style.name: OnnxStyle(style, provider)}
     if baseline is not None:
         models[baseline.name if baseline.name != style.name else f"{baseline.name} (baseline)"] = OnnxStyle(baseline, provider)

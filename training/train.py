@@ -109,6 +109,7 @@ class Recipe:
 
 
 RECIPE = Recipe()
+RECIPE_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}  # what files and --set may set
 BASELINE_FILE = "baseline.pt"  # in the run folder: the checkpoint at the end of a late-stability run's image stage
 # May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
 # that still flickers: the automatic weight, measured on the flickery start, is then too light)
@@ -233,24 +234,22 @@ def read_recipe_file(name_or_path: str) -> dict:
                             f"Pass a recipe file or one of: {', '.join(recipe_names())}.") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CamStyleError(f"The recipe {path} cannot be read: {exc}.", "Fix the file (TOML: key = value lines).") from None
-    known = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}
-    unknown = sorted(set(values) - known)
+    unknown = sorted(set(values) - RECIPE_KEYS)
     if unknown:
         raise CamStyleError(f"The recipe {path} has unknown keys: {', '.join(unknown)}.",
-                            f"Recipe keys are: {', '.join(sorted(known))}.")
+                            f"Recipe keys are: {', '.join(sorted(RECIPE_KEYS))}.")
     return {**values, "recipe_file": path.stem if path.parent == RECIPES_DIR else str(path)}
 
 
 def parse_settings(settings: list[str]) -> dict:
     """`--set key=value` pairs; each value is read as TOML (3000, 0.5, true, [1, 1, 1, 1]) or else as text."""
-    known = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}
     values = {}
     for item in settings:
         key, sep, text = item.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in known:
+        if not sep or key not in RECIPE_KEYS:
             raise CamStyleError(f"--set {item!r} is not key=value with a recipe key.",
-                                f"Recipe keys are: {', '.join(sorted(known))}.")
+                                f"Recipe keys are: {', '.join(sorted(RECIPE_KEYS))}.")
         try:
             values[key] = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
