@@ -351,7 +351,7 @@ def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.n
     The flow is exact, so the temporal loss sees whether the network paints the same strokes on
     a moved picture. Recorded clips rarely move the whole picture by a pixel or two, and a
     network that never saw it repaints the background of a hand-held close-up every frame: its
-    stride-2 layers map only shifts of whole cells onto each other (styles/README.md)."""
+    stride-2 layers map only shifts of whole cells onto each other (docs/research/camera-shake.md)."""
     h, w = frame.shape[:2]
     angle, zoom = rng.uniform(-SHAKE_DEGREES, SHAKE_DEGREES), 1 + rng.uniform(-SHAKE_ZOOM, SHAKE_ZOOM)
     to_prev = cv2.getRotationMatrix2D((rng.uniform(0, w), rng.uniform(0, h)), angle, zoom)

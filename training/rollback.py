@@ -4,7 +4,7 @@ loss jump all the same, the run goes back to earlier weights (Rollback).
 A batch-1 run at a constant learning rate can, rarely, blow up within a few steps after
 thousands of good ones: a burst of gradient spikes pushes Adam one way for a few steps, and
 the style loss climbs from about 0.6 to thousands. Left alone, the run ends there and its
-style paints noise (styles/README.md, "A run that blew up"). The guard watches the style loss in windows of a
+style paints noise (docs/research/run-that-blew-up.md). The guard watches the style loss in windows of a
 few steps; a window far above the median of the windows before it puts back the weights kept
 at least `every` steps earlier. The data order has moved on by then, so the run does not
 replay the batch that did it. Until there are windows enough for a median, the yardstick is the
@@ -29,7 +29,7 @@ class SpikeClip:
     update being large: replayed step by step, gradient norms of 4-40 times the median (218)
     came in a burst and the style loss climbed 1.1 → 187 in seven steps. Clipping at three
     times the median touched 1-5 steps in 100, and this replay and another trained on cleanly
-    (styles/README.md, "starry_night trained on"). Gradients of ordinary size are untouched.
+    (docs/research/gradient-spike-clipping.md). Gradients of ordinary size are untouched.
     """
 
     def __init__(self, factor: float = 3.0, history: int = 100, warmup: int = 20):

@@ -8,7 +8,7 @@ frame t must match stylized frame t-1 warped along the (DIS) optical flow, outsi
 With late_stability (the default), stage 1 is the per-frame baseline's, step for step, and
 the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
 then learns to hold them still, rather than learning from the start that a flat area is the
-steadiest one (styles/README.md measures both). Without videos the noise term trains in stage 1.
+steadiest one (docs/research/late-stability.md measures both). Without videos the noise term trains in stage 1.
 An optional guard (white_weight) joins the stability terms: they drift towards the steadiest
 picture of a lit face, a flat white patch, and the guard holds its darkest channel under 240/255.
 
@@ -21,7 +21,7 @@ follows the perceptual loss only, and the term falls until its pull balances the
 kept following its falling term, its pull would grow without end and flatten the picture. The
 noise weight follows its term (which falls by orders of magnitude from the random start) for
 4000 steps and then holds still: a weight that scales with the loss feeds back on itself, and
-image stages twice that long diverged into a flat picture (styles/README.md). Should a run still
+image stages twice that long diverged into a flat picture (docs/research/noise-settle.md). Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 
 Every default is in RECIPE, and recipe files (training/recipes/*.toml) change some of them; a run
