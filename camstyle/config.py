@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping
 
 from camstyle import atomic, paths
 from camstyle.errors import ConfigError
+from camstyle.stylize.steady import MAX_STEADY
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +29,6 @@ OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
 PROVIDERS = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
 MAX_SIZE = 8192
 MIN_INFERENCE_SIDE, MAX_INFERENCE_SIDE = 8, 4096
-MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that slow moves smear
 INFERENCE_SIZE_HELP = '"auto" or a size like "640x360"'
 # Keys that older versions had; a file that still has them gets told what replaced them.
 REPLACED_KEYS = {("style", "inference_width"): "style.inference_size",
@@ -107,7 +107,7 @@ def _inference_size(value: Any) -> str:
 
 
 def _style_name(value: Any) -> str:
-    from camstyle.styles import NAME_PATTERN
+    from camstyle.stylize.styles import NAME_PATTERN
 
     if not isinstance(value, str) or (value and not NAME_PATTERN.match(value)):
         raise _Invalid('must be a style name like "starry_night" (see `camstyle styles`), or "" for the first available')

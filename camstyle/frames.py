@@ -6,7 +6,9 @@ faster than numpy on full 1280x720 frames.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -72,3 +74,15 @@ def notice_frame(text: str, width: int, height: int, detail: str = "") -> np.nda
         y += gap
     frame.flags.writeable = False
     return frame
+
+
+@contextlib.contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """Silence OpenCV's own warnings while probing devices: CamStyle reports failures itself."""
+    logging = cv2.utils.logging
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)

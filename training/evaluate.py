@@ -15,7 +15,7 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
   contrast / colourfulness  with --style-image: the output's luminance spread and its
                   colourfulness (Hasler & Suesstrunk 2003) as ratios to the painting's; 1 is
                   the painting's, far below 1 is the grey wash that a loss curve does not show.
-  --steady S      measures what the camera publishes with that steadying (camstyle.steady) on
+  --steady S      measures what the camera publishes with that steadying (camstyle.stylize.steady) on
                   every network's output, the style's and the baseline's alike; the noise and
                   shift sensitivities stay the network's own.
   style / content loss  the training definitions (VGG16); needs torch, so both are skipped
@@ -32,11 +32,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from camstyle.autosize import round_to
+from camstyle.stylize.autosize import round_to
 from camstyle.errors import CamStyleError
 from camstyle.frames import fit_frame
-from camstyle.steady import Steadier
-from camstyle.styles import StyleInfo
+from camstyle.stylize.steady import Steadier
+from camstyle.stylize.styles import StyleInfo
 from camstyle.training import flow
 from camstyle.training.data import INFERENCE_SIZE, evenly, read_video_frames
 
@@ -69,7 +69,7 @@ class OnnxStyle:
     def __init__(self, style: StyleInfo, provider: str = "cpu"):
         import onnxruntime as ort
 
-        from camstyle import providers
+        from camstyle.stylize import providers
         from camstyle.errors import ModelError
 
         providers.quiet_onnxruntime()

@@ -1,6 +1,6 @@
 """Export a trained network to ONNX, check it against PyTorch, and install it as a style.
 
-The ONNX model follows the runtime's convention (camstyle.styles): input "input" and output
+The ONNX model follows the runtime's convention (camstyle.stylize.styles): input "input" and output
 "output", float32 [1, 3, H, W] RGB in 0..1, dynamic H and W. It is exported with the
 TorchScript exporter (dynamo=False), which needs no packages beyond torch and onnxruntime, and
 is accepted only when onnxruntime reproduces PyTorch's output on real images.
@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import torch
 
-from camstyle import paths, styles
+from camstyle import paths
+from camstyle.stylize import styles
 from camstyle.errors import ModelError
 from camstyle.training.data import INFERENCE_SIZE
 from camstyle.training.networks import TransformNet, build_network

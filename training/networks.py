@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camstyle.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
+from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
 
 
 class ConvLayer(nn.Sequential):

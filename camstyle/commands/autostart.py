@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle import autostart
+    from camstyle.system import autostart
 
     host = autostart.Host()
     if args.action == "enable":

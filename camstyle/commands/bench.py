@@ -58,7 +58,7 @@ def time_steadier(size: tuple[int, int], hold: float, runs: int = 40) -> dict:
     import numpy as np
 
     from camstyle.stats import percentile
-    from camstyle.steady import Steadier
+    from camstyle.stylize.steady import Steadier
 
     rng = np.random.default_rng(0)
     wide = rng.integers(0, 256, (size[1], size[0] + runs + 2), dtype=np.uint8)
@@ -78,7 +78,7 @@ def run_pipeline(settings, style_dirs, seconds: float) -> dict:
     """Run demo -> stylizer -> null output for `seconds`; the run's statistics."""
     import time
 
-    from camstyle.pipeline import Controller
+    from camstyle.engine.controller import Controller
     from camstyle.stats import peak_rss_mb
 
     controller = Controller(settings, style_dirs=style_dirs)
@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     from camstyle.config import load_config, parse_inference_size
     from camstyle.errors import ConfigError
-    from camstyle.pipeline import PipelineSettings
-    from camstyle.styles import discover_styles, find_style
+    from camstyle.engine.controller import PipelineSettings
+    from camstyle.stylize.styles import discover_styles, find_style
 
     if args.seconds <= 0:
         raise ConfigError(f"--seconds {args.seconds:g} must be more than 0.")
@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
         style_dirs = None
         if not styles:
-            from camstyle.graphs import fast_model
-            from camstyle.styles import write_style
+            from camstyle.stylize.onnx_graphs import fast_model
+            from camstyle.stylize.styles import write_style
 
             styles = [write_style(Path(scratch), SYNTHETIC, fast_model(),
                                   {"title": "Synthetic (fast architecture, random weights)"})]
@@ -158,8 +158,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _time_ladder(style, settings) -> dict:
     """Model ms and whole stylizing ms of `style` at every ladder size, and auto's pick from them."""
-    from camstyle import autosize, providers
-    from camstyle.stylizer import StyleModel, Stylizer
+    from camstyle.stylize import autosize
+    from camstyle.stylize import providers
+    from camstyle.stylize.stylizer import StyleModel, Stylizer
 
     names = providers.select_providers(settings.provider)
     multiple = autosize.lcm_multiple(style.size_multiple)
@@ -185,8 +186,8 @@ def _time_ladder(style, settings) -> dict:
 def _time_models(styles, settings, size: tuple[int, int] | None = None) -> dict:
     import time
 
-    from camstyle import providers
-    from camstyle.stylizer import StyleModel, inference_shape
+    from camstyle.stylize import providers
+    from camstyle.stylize.stylizer import StyleModel, inference_shape
 
     names = providers.select_providers(settings.provider)
     if size is None:
@@ -207,7 +208,7 @@ def _time_models(styles, settings, size: tuple[int, int] | None = None) -> dict:
 
 
 def autosize_share() -> str:
-    from camstyle.autosize import START_AT
+    from camstyle.stylize.autosize import START_AT
 
     return f"{START_AT:.0%}"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from camstyle.config import MAX_STEADY
+from camstyle.stylize.steady import MAX_STEADY
 from camstyle.errors import ConfigError
 
 HELP = "control a running CamStyle (next/prev style, strength, steady, size, pause, privacy, status, quit)"
@@ -79,7 +79,7 @@ def summary(status: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from camstyle.controls import NOT_RUNNING, send_command
+    from camstyle.control.channel import NOT_RUNNING, send_command
     from camstyle.errors import CamStyleError
 
     _check_value(args.action, args.value)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"running": True, "ok": True, **status}, indent=2, sort_keys=True))
     elif args.action == "status":
-        from camstyle.dashboard import render_status
+        from camstyle.control.dashboard import render_status
 
         console.print(render_status(status, key_help=False, title="CamStyle status"))
     elif args.action == "quit":

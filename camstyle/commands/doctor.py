@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle import doctor
+    from camstyle.system import doctor
 
     checks = doctor.run_checks()
     if args.json:
@@ -36,7 +36,7 @@ def print_checks(checks, verbose: bool = False) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from camstyle import doctor
+    from camstyle.system import doctor
 
     console = Console(highlight=False, soft_wrap=True)
     width = max(len(c.name) for c in checks)

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle import styles
+    from camstyle.stylize import styles
     from camstyle.errors import CamStyleError
     from camstyle.frames import parse_size
 
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise CamStyleError("--frames must be at least 2.", "E.g. --frames 60.")
     if args.style_image is not None and not args.style_image.is_file():
         raise CamStyleError(f"Style image {args.style_image} does not exist.", "Pass the painting the style was trained on.")
-    from camstyle.config import MAX_STEADY
+    from camstyle.stylize.steady import MAX_STEADY
 
     if not 0 <= args.steady <= MAX_STEADY:
         raise CamStyleError(f"--steady {args.steady:g} is out of range.", f"Give 0 (off) to {MAX_STEADY}, e.g. --steady 0.5.")

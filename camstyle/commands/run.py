@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from camstyle.config import load_config
-    from camstyle.pipeline import PipelineSettings
+    from camstyle.engine.controller import PipelineSettings
 
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames {args.frames} must be at least 1.")
@@ -191,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args, cfg, settings, started: float, say, live: dict, use_dashboard: bool) -> int:
     import signal
 
-    from camstyle.controls import ControlServer
-    from camstyle.pipeline import Controller
+    from camstyle.control.channel import ControlServer
+    from camstyle.engine.controller import Controller
 
     controller = Controller(settings, on_message=say, started_at=started)
     # SIGTERM (logout, systemd, `kill`) ends the run like Ctrl+C: cleanly, even while starting.
@@ -220,8 +220,8 @@ def _serve(args, cfg, settings, controller, server, started: float, say, live: d
     import time
 
     from camstyle import atomic
-    from camstyle.controls import HotkeyListener
-    from camstyle.dashboard import Dashboard, LogReporter
+    from camstyle.control.hotkeys import HotkeyListener
+    from camstyle.control.dashboard import Dashboard, LogReporter
 
     status = controller.status()
     steady = f"steadied {status['steady']:g}" if status["steady"] else "not steadied"

@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def script_command(dry_run: bool = False, user: str | None = None, skip_package: bool = False,
                    euid: int | None = None) -> list[str]:
     """The command that runs the set-up script: through sudo unless root or a dry run."""
-    from camstyle import virtualcam
+    from camstyle.publish import virtualcam_setup
 
-    command = [shutil.which("bash") or "bash", str(virtualcam.install_file(*SCRIPT))]
+    command = [shutil.which("bash") or "bash", str(virtualcam_setup.install_file(*SCRIPT))]
     if dry_run:
         command.append("--dry-run")
     if skip_package:
@@ -66,20 +66,20 @@ def _login_name() -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle import virtualcam
+    from camstyle.publish import virtualcam_setup
 
-    if virtualcam.os_family() != "linux":
-        print(virtualcam.setup_hint())
+    if virtualcam_setup.os_family() != "linux":
+        print(virtualcam_setup.setup_hint())
         return 0
-    script = virtualcam.install_file(*SCRIPT)
-    missing = [p for p in [script, *(virtualcam.install_file(*f) for f in FILES)] if not p.is_file()]
+    script = virtualcam_setup.install_file(*SCRIPT)
+    missing = [p for p in [script, *(virtualcam_setup.install_file(*f) for f in FILES)] if not p.is_file()]
     if missing:
         raise DeviceError(f"CamStyle's set-up files are missing ({', '.join(map(str, missing))}).",
                           "Reinstall CamStyle (pip install --force-reinstall camstyle).")
     if args.print_only:
         print(f"set-up script: {script}")
         for parts in FILES:
-            print(f"installs:      {virtualcam.install_file(*parts)}")
+            print(f"installs:      {virtualcam_setup.install_file(*parts)}")
         print(f"run it with:   sudo bash {script}   (or: camstyle setup virtual-camera)")
         return 0
     command = script_command(args.dry_run, args.user, args.skip_package)

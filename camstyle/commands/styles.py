@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from camstyle import paths
-    from camstyle.styles import discover_styles, style_problem
+    from camstyle.stylize.styles import discover_styles, style_problem
 
     styles = discover_styles()
     problems = {s.name: style_problem(s) for s in styles}

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick_style(name: str | None, configured: str):
-    from camstyle.styles import discover_styles, find_style
+    from camstyle.stylize.styles import discover_styles, find_style
 
     if name or configured:
         return find_style(name or configured)
@@ -56,10 +56,10 @@ def _pick_style(name: str | None, configured: str):
 
 
 def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int, int]):
-    from camstyle.providers import select_providers
-    from camstyle.stylizer import Stylizer
+    from camstyle.stylize.providers import select_providers
+    from camstyle.stylize.stylizer import Stylizer
 
-    from camstyle import autosize
+    from camstyle.stylize import autosize
 
     multiple = autosize.lcm_multiple(style.size_multiple)
     auto = inference == "auto"
@@ -79,7 +79,7 @@ def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int
 
 def _check_paths(source: Path, target: Path) -> bool:
     """Validate the paths; True for an image, False for a video."""
-    from camstyle.outputs import RECORD_CODECS
+    from camstyle.publish.outputs import RECORD_CODECS
 
     if not source.is_file():
         raise CamStyleError(f"No such file: {source}.", "Check the path of the image or video to stylize.")
@@ -97,7 +97,8 @@ def _check_paths(source: Path, target: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle.config import MAX_STEADY, load_config, parse_inference_size
+    from camstyle.config import load_config, parse_inference_size
+    from camstyle.stylize.steady import MAX_STEADY
 
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
@@ -153,8 +154,8 @@ def _stylize_video(args, cfg, style, source: Path, target: Path, inference) -> N
 
     from camstyle import atomic
     from camstyle.errors import StorageError
-    from camstyle.outputs import RECORD_CODECS
-    from camstyle.sources import opencv_quiet
+    from camstyle.publish.outputs import RECORD_CODECS
+    from camstyle.frames import opencv_quiet
 
     with opencv_quiet():
         capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)

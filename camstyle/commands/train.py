@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from camstyle import paths
     from camstyle.errors import CamStyleError
-    from camstyle.styles import validate_name
+    from camstyle.stylize.styles import validate_name
 
     validate_name(args.name)
     if args.resume and args.restart:

@@ -1,0 +1,606 @@
+"""The running camera: capture, stylize and publish threads, and the Controller that hotkeys,
+the dashboard and the control channel drive.
+
+Capture puts each frame, timestamped, into a one-slot box; the stylizer always takes the
+newest and frames it never saw are counted as dropped, so a slow network adds no queueing
+delay. Publishing runs on its own clock at the output frame rate and repeats the last frame
+while stylizing lags, so meeting apps never see a frozen camera. The publish clock shifts its
+phase to just after frames become ready, which keeps the wait before publishing small.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from camstyle.engine.actions import ACTIONS, LEVEL_STEP, LEVELS, _parse_level
+from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
+from camstyle.errors import CamStyleError, ModelError
+from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
+from camstyle.stylize import autosize
+from camstyle.stylize import styles as styles_mod
+
+STYLE_REPLY_WAIT_S = 3.0  # a style action's reply waits this long for the load, to say whether it worked
+STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
+BACKOFF_START_S, BACKOFF_MAX_S = 0.25, 5.0
+RECONNECTING = "camera unavailable - reconnecting"
+STYLES_HINT = ("Train one with `camstyle train PAINTING --name NAME`, or copy a style's .onnx and .json "
+               "into the folder `camstyle styles` shows.")
+NO_STYLES_NOTICE = "No styles are installed: passing the camera through unstyled. " + STYLES_HINT
+
+
+@dataclass
+class PipelineSettings:
+    """Everything a run needs, from the config file with command-line overrides applied."""
+
+    source: str = "auto"
+    camera_size: tuple[int, int] = (1280, 720)
+    camera_fps: float = 30
+    mjpg: bool = True
+    style: str = ""
+    strength: float = 1.0
+    inference_size: str | tuple[int, int] = "auto"  # or a fixed (width, height)
+    guided_upscale: bool = True
+    steady: float = 0.5
+    preserve_colors: bool = False
+    mirror: bool = False
+    output: str = "auto"
+    device: str = ""
+    output_size: tuple[int, int] = (1280, 720)
+    fps: float = 30
+    record_path: str = ""
+    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
+    provider: str = "auto"
+    threads: int = 0
+    backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
+    max_frames: int = 0  # stop after this many published frames (0 = run until stopped)
+    demo_fallback: bool = True  # source "auto" without a camera plays the demo; False: wait for a camera
+
+    @classmethod
+    def from_config(cls, cfg, **extra) -> "PipelineSettings":
+        from camstyle.config import parse_inference_size
+
+        return cls(
+            source=str(cfg.camera.source), camera_size=(cfg.camera.width, cfg.camera.height),
+            camera_fps=cfg.camera.fps, mjpg=cfg.camera.mjpg,
+            style=cfg.style.name, strength=cfg.style.strength,
+            inference_size=parse_inference_size(cfg.style.inference_size), guided_upscale=cfg.style.guided_upscale,
+            steady=cfg.style.steady, preserve_colors=cfg.style.preserve_colors, mirror=cfg.style.mirror,
+            output=cfg.output.kind, device=cfg.output.device, output_size=(cfg.output.width, cfg.output.height),
+            fps=cfg.output.fps, record_path=cfg.output.record_path,
+            provider=cfg.runtime.provider, threads=cfg.runtime.threads, **extra)
+
+
+class Controller:
+    """Owns a run: its source, stylizer, outputs and threads, and the actions that change it.
+
+    dispatch() may be called from any thread (hotkeys, control channel, dashboard).
+    """
+
+    def __init__(self, settings: PipelineSettings, style_dirs: list[tuple[Path, str]] | None = None,
+                 source=None, outputs=None, capture_factory: Callable | None = None,
+                 on_message: Callable[[str], None] | None = None, started_at: float | None = None):
+        self.settings = settings
+        self.style_dirs = style_dirs
+        self.capture_factory = capture_factory
+        self.on_message = on_message or (lambda text: None)
+        self.source = source
+        self.outputs = outputs
+        self.stylizer = None
+        self.sizer: autosize.SizeGovernor | None = None  # the inference size; guarded by _size_lock
+        self._size_lock = threading.Lock()
+        self.size_measured: dict[tuple[int, int], float] = {}  # start-up stylize ms per ladder size
+        self.styles: list[styles_mod.StyleInfo] = []
+        self.message = ""
+        self.notices: deque[str] = deque(maxlen=100)  # recent notices, for --stats and tests
+        self.paused = False
+        self.privacy = False
+        self.first_frame_s: float | None = None
+        self.final_status: dict | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()  # the run should end (quit, frame limit, window closed)
+        self._dispatch_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._captured = LatestBox()
+        self._styled = LatestBox()
+        self._started_at = started_at or 0.0  # first_frame_s counts from here (default: start())
+        self._last_capture = 0.0
+        self._reconnecting = False
+        self._stale = False
+        self.fps_in, self.fps_styled, self.fps_out = FpsMeter(), FpsMeter(), FpsMeter()
+        self.latency = LatencyWindow()
+        self.stage = {"capture": StageTimer(), "infer": StageTimer(), "publish": StageTimer()}
+        self.cpu = CpuMeter()
+        self.frames_in = self.frames_styled = self.frames_out = 0
+        self._first_publish = self._last_publish = 0.0
+        self.errors = 0
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    def start(self) -> "Controller":
+        """Open the outputs and the camera and load the style, then start the threads.
+
+        Anything the user must fix raises a CamStyleError before a thread starts, with
+        everything closed again. The style loads while the camera opens: both take a while.
+        """
+        from camstyle.capture import choose
+        from camstyle.publish.outputs import open_outputs
+        from camstyle.stylize import providers
+        from camstyle.stylize.stylizer import Stylizer, inference_shape
+
+        s = self.settings
+        self._started_at = self._started_at or time.perf_counter()
+        opened_source = opened_outputs = None
+        try:
+            provider_names = providers.select_providers(s.provider)
+            if s.provider == "auto" and provider_names[0] == "CPUExecutionProvider":
+                # A GPU is there but its provider fails (missing CUDA/cuDNN): worth saying once.
+                for name, works, detail in providers.probe_providers():
+                    if not works and name != "cpu" and "no NVIDIA driver" not in detail:
+                        self._notify(f"the {name} provider cannot run here ({detail}); using the CPU - "
+                                     "see `camstyle doctor`")
+            if provider_names[0] == "CPUExecutionProvider":
+                import cv2
+
+                # Inference already keeps every core busy; OpenCV's own worker threads would only
+                # compete with it (its resizes here take a millisecond or two on one thread).
+                cv2.setNumThreads(1)
+            self.styles = styles_mod.discover_styles(self.style_dirs)
+            multiple = autosize.lcm_multiple(*(style.size_multiple for style in self.styles))
+            self._rungs = autosize.ladder(s.output_size, multiple)
+            pinned = None if s.inference_size == "auto" else inference_shape(s.inference_size, s.output_size, multiple)
+            self.stylizer = Stylizer(provider_names, s.threads, pinned or self._rungs[0], s.output_size, s.strength,
+                                     s.preserve_colors, s.mirror, on_message=self._notify, steady=s.steady,
+                                     guided_upscale=s.guided_upscale, size_multiple=multiple)
+            wanted = styles_mod.find_style(s.style, self.style_dirs) if s.style else None
+            if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
+                self.outputs, notices = open_outputs(s.output, *s.output_size, s.fps, s.device, s.record_path, s.backend,
+                                                     s.overwrite)
+                opened_outputs = self.outputs
+                for notice in notices:
+                    self._notify(notice)
+            loaded: list[BaseException] = []
+            loader = threading.Thread(target=self._load_style, args=(wanted, loaded), name="camstyle-first-style")
+            loader.start()
+            try:
+                if self.source is None:
+                    self.source = opened_source = choose.open_source(s.source, *s.camera_size, s.camera_fps,
+                                                                      s.mjpg, self.capture_factory,
+                                                                      demo_fallback=s.demo_fallback)
+            finally:
+                loader.join()
+            if loaded:
+                raise loaded[0]
+            if self.source.notice:
+                self._notify(self.source.notice)
+        except BaseException:
+            if opened_source is not None:
+                opened_source.close()
+                self.source = None
+            for output in opened_outputs or []:
+                output.close(clean=False)
+            if opened_outputs is not None:
+                self.outputs = None
+            if self.stylizer is not None:
+                self.stylizer.close()
+            raise
+        for name, loop in (("capture", self._capture_loop), ("stylize", self._stylize_loop),
+                           ("publish", self._publish_loop)):
+            thread = threading.Thread(target=self._supervised, args=(name, loop), name=f"camstyle-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _load_style(self, wanted: styles_mod.StyleInfo | None, errors: list[BaseException]) -> None:
+        try:
+            if wanted is not None:
+                self.stylizer.load(wanted)
+            else:
+                self._load_first_working_style()
+            self._start_size()
+        except BaseException as exc:  # handed to start(), which raises it
+            errors.append(exc)
+
+    def _start_size(self) -> None:
+        """The first inference size: the configured one, or (auto) the largest ladder size whose
+        stylize time, measured now with the loaded style, fits the budget."""
+        s, rungs = self.settings, self._rungs
+        budget = autosize.budget_ms(s.fps)
+        if s.inference_size != "auto":
+            size = self.stylizer.inference_size
+            sizer = autosize.SizeGovernor(rungs, budget, pinned=size,
+                                          pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
+        elif self.stylizer.model is None:
+            sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure")
+        else:
+            index, measured = autosize.choose(rungs, self.stylizer.measure, budget,
+                                              gpu=autosize.is_gpu(self.stylizer.provider))
+            self.size_measured = measured
+            rung = rungs[index]
+            sizer = autosize.SizeGovernor(rungs, budget, index, autosize.expected_times(rungs, measured),
+                                          reason=f"measured at start: {rung[0]}x{rung[1]} stylizes in "
+                                                 f"{measured[rung]:.0f} ms, budget {budget:.0f} ms")
+        with self._size_lock:
+            self.sizer = sizer
+            self.stylizer.inference_size = sizer.size
+
+    def _load_first_working_style(self) -> None:
+        """No style named: the first one that loads; a broken one is skipped with a notice."""
+        if not self.styles:
+            self._notify(NO_STYLES_NOTICE)
+            return
+        problems = []
+        for style in self.styles:
+            try:
+                self.stylizer.load(style)
+            except ModelError as exc:
+                problems.append(exc)
+                self._notify(f"skipping style '{style.name}': {exc.message}")
+                continue
+            return
+        raise ModelError(f"None of the installed styles can be loaded ({len(problems)} tried).",
+                         problems[0].hint)
+
+    def stop(self, clean: bool = True) -> None:
+        """Stop the threads and release camera and outputs (a clean stop keeps recordings)."""
+        self._stop.set()
+        self._done.set()
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        if self._threads:
+            self.final_status = self.status()  # what the run did, before its parts are released
+        self._threads = []
+        if self.source is not None:
+            self.source.close()
+        errors = []
+        for output in self.outputs or []:
+            try:
+                output.close(clean=clean)
+            except CamStyleError as exc:
+                errors.append(exc)
+        if self.stylizer is not None:
+            self.stylizer.close()
+        if errors:
+            raise errors[0]
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and not self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run should end (quit, frame limit, window closed); True if it should."""
+        return self._done.wait(timeout)
+
+    def pump(self) -> bool:
+        """Main-thread work for outputs (preview window); False once the run should end."""
+        for output in self.outputs or []:
+            if not output.pump():
+                self._done.set()
+        return not self._done.is_set()
+
+    def request_stop(self) -> None:
+        self._done.set()
+
+    def __enter__(self) -> "Controller":
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.stop(clean=exc_type is None or issubclass(exc_type, KeyboardInterrupt))
+
+    # -- threads -----------------------------------------------------------------------------
+
+    def _notify(self, text: str) -> None:
+        self.message = text
+        self.notices.append(text)
+        self.on_message(text)
+
+    def _supervised(self, name: str, loop: Callable[[], None]) -> None:
+        """Run a thread's loop; if a bug escapes it, say so and restart it rather than freeze."""
+        while not self._stop.is_set():
+            try:
+                loop()
+                return
+            except Exception as exc:
+                self.errors += 1
+                self._notify(f"{name} restarted after an error: {type(exc).__name__}: {exc}")
+                self._stop.wait(0.2)
+
+    def _capture_loop(self) -> None:
+        from camstyle.frames import fit_frame
+
+        width, height = self.settings.output_size
+        while not self._stop.is_set():
+            cpu0 = time.thread_time()  # CPU time, so waiting for the camera does not count
+            try:
+                image = self.source.read()
+            except Exception:
+                image = None
+            if image is None:
+                if self._stop.is_set():
+                    break
+                self._reconnect()
+                continue
+            now = time.perf_counter()
+            image = fit_frame(image, width, height)  # returns a frame already at the size as it is
+            self._last_capture = now
+            self.frames_in += 1
+            self.fps_in.tick(now)
+            self._captured.put(Frame(image, now))
+            self.stage["capture"].add((time.thread_time() - cpu0) * 1000)
+
+    def _reconnect(self) -> None:
+        """Reopen a lost source with exponential back-off; frames keep flowing meanwhile."""
+        self._reconnecting = True
+        self._notify(RECONNECTING)
+        self.source.close()
+        delay = BACKOFF_START_S
+        while not self._stop.wait(delay):
+            try:
+                self.source.open()
+            except Exception:
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            self._reconnecting = False
+            self._notify(f"{self.source.kind} reconnected")
+            return
+
+    def _stylize_loop(self) -> None:
+        while not self._stop.is_set():
+            frame = self._captured.take(timeout=0.1)
+            if frame is None or self.privacy:
+                continue
+            start = time.perf_counter()
+            stylize = not self.paused and self.stylizer.model is not None
+            judged = stylize and not self.stylizer.fading  # a cross-fade runs two networks
+            try:
+                image = self.stylizer.process(frame.image, passthrough=not stylize)
+            except Exception as exc:  # a failing network must not stop the camera
+                self.errors += 1
+                if self.errors == 1 or self.errors % 100 == 0:
+                    self._notify(f"stylizing failed ({type(exc).__name__}: {exc}); passing the camera through")
+                image, stylize = self.stylizer.process(frame.image, passthrough=True), False
+            now = time.perf_counter()
+            if stylize:
+                self.stage["infer"].add((now - start) * 1000)
+                if judged and not self.stylizer.fading:
+                    self._judge_size((now - start) * 1000)
+            self.frames_styled += 1
+            self.fps_styled.tick(now)
+            self._styled.put(Frame(image, frame.t_capture, now, stylize))
+
+    def _judge_size(self, ms: float) -> None:
+        """Feed one frame's stylize time to the governor; apply the size it decides."""
+        with self._size_lock:
+            if self.sizer is None:
+                return
+            size = self.sizer.observe(ms)
+            if size is not None:
+                self.stylizer.inference_size = size
+                reason = self.sizer.reason
+        if size is not None:
+            self._notify(f"inference size {size[0]}x{size[1]}: {reason}")
+
+    def _forget_size_window(self) -> None:
+        """A pause or a new style: the stylize times so far measured something else."""
+        with self._size_lock:
+            if self.sizer is not None:
+                self.sizer.forget_window()
+
+    def _set_size(self, value: str | None) -> None:
+        """`ctl size auto|WxH`: free the size for the governor, or fix it."""
+        from camstyle.config import parse_inference_size
+        from camstyle.stylize.stylizer import inference_shape
+
+        hint = "Give auto, or a size like 640x360 (fitted to the output's shape)."
+        try:
+            wanted = parse_inference_size(str(value or ""))
+        except ValueError:
+            raise CamStyleError(f"'{value}' is not an inference size." if value else "The size action needs a value.",
+                                hint) from None
+        with self._size_lock:
+            if self.sizer is None:
+                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
+            if wanted == "auto":
+                size = self.sizer.free("automatic again (ctl size auto)")
+            else:
+                largest = self._rungs[-1]
+                fitted = inference_shape((min(wanted[0], largest[0]), min(wanted[1], largest[1])),
+                                         self.settings.output_size, self.stylizer.size_multiple)
+                size = self.sizer.pin(fitted, f"fixed at {fitted[0]}x{fitted[1]} by ctl size")
+            self.stylizer.inference_size = size
+
+    def size_history(self) -> list[dict]:
+        """Every inference size change of the run (time, size, from, reason), oldest first."""
+        with self._size_lock:
+            return self.sizer.history() if self.sizer else []
+
+    def _publish_frame(self, now: float, last: Frame | None) -> tuple[np.ndarray, Frame | None, bool]:
+        """What to publish now: a notice, the newest frame, or the previous one again."""
+        from camstyle.frames import notice_frame
+
+        width, height = self.settings.output_size
+        if self.privacy:
+            self._styled.take()
+            return notice_frame("Camera off", width, height, "CamStyle privacy mode"), last, False
+        if self._reconnecting or (self._last_capture and now - self._last_capture > STALE_AFTER_S):
+            if not self._stale:  # a camera that hangs without failing: say so once
+                self._stale = True
+                if not self._reconnecting:
+                    self._notify(RECONNECTING)
+            return notice_frame(RECONNECTING, width, height, "CamStyle keeps trying"), last, False
+        self._stale = False
+        item = self._styled.take()
+        if item is not None:
+            return item.image, item, True
+        if last is not None:
+            return last.image, last, False
+        return notice_frame("CamStyle", width, height, "starting the camera"), None, False
+
+    def _publish_loop(self) -> None:
+        period = 1.0 / self.settings.fps
+        lock = PhaseLock(period)
+        base = time.perf_counter()
+        tick = 0
+        last: Frame | None = None
+        while not self._stop.is_set():
+            due = base + tick * period + lock.offset
+            delay = due - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            if delay < -period:  # fell behind (machine busy): skip the missed ticks, do not burst
+                tick += int(-delay / period)
+            cpu0 = time.thread_time()
+            now = time.perf_counter()
+            image, last, fresh = self._publish_frame(now, last)
+            for output in self.outputs:
+                try:
+                    output.send(image)
+                except CamStyleError as exc:  # an output that stopped itself (a recording on a full disk)
+                    self.errors += 1
+                    self._notify(f"{exc.message} {exc.hint or ''}".strip())
+                except Exception as exc:  # one failing output must not stop the others
+                    self.errors += 1
+                    if self.errors == 1 or self.errors % 100 == 0:
+                        self._notify(f"{output.name} failed: {type(exc).__name__}: {exc}")
+            self.frames_out += 1
+            self.fps_out.tick(now)
+            self._last_publish = now
+            if self.frames_out == 1:
+                self._first_publish = now
+            if fresh and last is not None:
+                self.latency.add((time.perf_counter() - last.t_capture) * 1000)
+                lock.observe(last.t_ready, base)
+                if last.stylized and self.first_frame_s is None:
+                    self.first_frame_s = time.perf_counter() - self._started_at
+            self.stage["publish"].add((time.thread_time() - cpu0) * 1000)
+            tick += 1
+            if self.settings.max_frames and self.frames_out >= self.settings.max_frames:
+                self._done.set()
+                break
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def publish_span(self) -> float:
+        """Seconds between the first and the last published frame."""
+        return self._last_publish - self._first_publish
+
+    @property
+    def dropped(self) -> int:
+        return self._captured.dropped + self._styled.dropped
+
+    def _refresh_styles(self) -> list[styles_mod.StyleInfo]:
+        self.styles = styles_mod.discover_styles(self.style_dirs)
+        return self.styles
+
+    def _step_style(self, step: int) -> styles_mod.StyleInfo:
+        """Request the next (+1) or previous (-1) style, passing over those that failed to load."""
+        styles = self._refresh_styles()
+        if not styles:
+            raise CamStyleError("No styles are installed.", STYLES_HINT)
+        names = [s.name for s in styles]
+        current = self.stylizer.style
+        if current in names:
+            start = names.index(current)
+            candidates = [styles[(start + step * k) % len(styles)] for k in range(1, len(styles) + 1)]
+        else:
+            candidates = styles if step > 0 else styles[::-1]
+        choice = next((s for s in candidates if not self.stylizer.known_broken(s)), candidates[0])
+        self.stylizer.request_style(choice)
+        self._forget_size_window()
+        return choice
+
+    def _style_reply(self, requested: styles_mod.StyleInfo) -> dict:
+        """The status once the requested style has loaded; ModelError when it failed to."""
+        stylizer = self.stylizer
+        if stylizer is not None and stylizer.wait_idle(STYLE_REPLY_WAIT_S):
+            error = stylizer.load_errors.get(requested.name)
+            if error and stylizer.style != requested.name:
+                showing = f"style '{stylizer.style}'" if stylizer.style else "the camera unstyled"
+                raise ModelError(f"Style '{requested.name}' could not be loaded: {error} CamStyle still shows {showing}.",
+                                 "`camstyle styles` marks the broken styles; re-export this one (`camstyle export`) "
+                                 "or remove its files.")
+        return self.status()
+
+    def dispatch(self, action: str, value: str | None = None) -> dict:
+        """Apply one action and return the status after it (see status())."""
+        action = (action or "").strip().lower()
+        level = next((name for name in LEVELS if action in (name, f"{name}_up", f"{name}_down")), None)
+        requested = None  # a style being switched to: the reply waits to say whether it loaded
+        with self._dispatch_lock:
+            if self.stylizer is None and action not in ("status", "quit"):
+                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
+            if action == "next":
+                requested = self._step_style(+1)
+            elif action == "prev":
+                requested = self._step_style(-1)
+            elif action == "style":
+                if not value:
+                    raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
+                self._refresh_styles()
+                requested = styles_mod.find_style(str(value).strip(), self.style_dirs)
+                self.stylizer.request_style(requested)
+                self._forget_size_window()
+            elif level:
+                if action != level:  # strength_up, steady_down, ...
+                    value = f"+{LEVEL_STEP}" if action.endswith("_up") else f"-{LEVEL_STEP}"
+                setattr(self.stylizer, level, _parse_level(value, getattr(self.stylizer, level), level, *LEVELS[level]))
+            elif action == "size":
+                self._set_size(value)
+            elif action == "pause":
+                self.paused = not self.paused
+                self._forget_size_window()
+                self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
+            elif action == "mirror":
+                self.stylizer.mirror = not self.stylizer.mirror
+            elif action == "privacy":
+                self.privacy = not self.privacy
+                self._notify("privacy: camera off" if self.privacy else "camera on")
+            elif action == "quit":
+                self._done.set()
+            elif action != "status":
+                raise CamStyleError(f"Unknown action '{action}'.", f"Use one of: {', '.join(ACTIONS)}.")
+            if requested is None:
+                return self.status()
+        return self._style_reply(requested)  # outside the lock: status requests go on meanwhile
+
+    def status(self) -> dict:
+        stylizer = self.stylizer
+        now = time.perf_counter()
+        return {
+            "style": stylizer.style if stylizer else "",
+            "styles": [s.name for s in self.styles],
+            "strength": round(stylizer.strength, 3) if stylizer else 0.0,
+            "steady": round(stylizer.steady, 3) if stylizer else 0.0,
+            "paused": self.paused,
+            "mirror": bool(stylizer and stylizer.mirror),
+            "privacy": self.privacy,
+            "provider": stylizer.provider if stylizer else "",
+            "source": self.source.name if self.source else "",
+            "output": " + ".join(o.name for o in self.outputs or []),
+            "not_published": next((o.reason for o in self.outputs or [] if getattr(o, "reason", "")), ""),
+            "fps_in": round(self.fps_in.rate(now), 2),
+            "fps_styled": round(self.fps_styled.rate(now), 2),
+            "fps_out": round(self.fps_out.rate(now), 2),
+            "latency_ms": self.latency.summary(),
+            "stage_ms": {name: round(timer.value, 2) for name, timer in self.stage.items()},
+            "dropped": self.dropped,
+            "frames_in": self.frames_in,
+            "frames_styled": self.frames_styled,
+            "frames_out": self.frames_out,
+            "input_size": list(self.source.size) if self.source else [0, 0],
+            "inference_size": list(stylizer.inference_size) if stylizer else [0, 0],
+            "size_auto": bool(self.sizer and self.sizer.auto),
+            "size_reason": self.sizer.reason if self.sizer else "",
+            "output_size": list(self.settings.output_size),
+            "cpu_percent": self.cpu.percent(),
+            "rss_mb": round(rss_mb(), 1),
+            "uptime_s": round(now - self._started_at, 2) if self._started_at else 0.0,
+            "first_frame_s": round(self.first_frame_s, 3) if self.first_frame_s is not None else None,
+            "message": self.message,
+        }

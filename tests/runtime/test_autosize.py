@@ -1,0 +1,165 @@
+"""The inference-size ladder, the start-up pick and the runtime governor, on fake clocks and timings."""
+
+from __future__ import annotations
+
+import pytest
+
+from camstyle.stylize import autosize
+from camstyle.stylize.autosize import SizeGovernor, choose, expected_times, ladder
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ladder_runs_from_320_wide_to_the_output_in_multiples_of_8_with_its_aspect():
+    rungs = ladder((1280, 720))
+    assert rungs[0] == (320, 184) and rungs[-1] == (1280, 720)
+    assert (640, 360) in rungs and rungs == sorted(rungs)
+    for w, h in rungs:
+        assert w % 8 == 0 and h % 8 == 0 and abs(w / h - 16 / 9) < 0.05
+    costs = [w * h for w, h in rungs]
+    assert all(1.1 < b / a < 1.6 for a, b in zip(costs, costs[1:])), "each rung costs a little more than the last"
+    assert ladder((1920, 1080))[-1] == (1920, 1080)
+    assert ladder((64, 36)) == [(64, 40)], "an output under 320 wide is its own single rung"
+
+
+def test_ladder_respects_a_networks_own_size_multiple():
+    multiple = autosize.lcm_multiple(16, 8)
+    assert multiple == 16 and autosize.lcm_multiple(12) == 24 and autosize.lcm_multiple() == 8
+    for w, h in ladder((1280, 720), multiple):
+        assert w % 16 == 0 and h % 16 == 0
+
+
+def test_start_pick_is_the_largest_size_that_fits_and_stops_measuring_past_it():
+    rungs = ladder((1280, 720))
+    times = {size: size[0] * size[1] / 4000 for size in rungs}  # 320x184 = 14.7 ms, 448x256 = 28.7 ms
+    asked = []
+
+    def cost(size):
+        asked.append(size)
+        return times[size]
+
+    index, measured = choose(rungs, cost, budget=30.0, start_at=0.85)  # fits at <= 25.5 ms
+    assert rungs[index] == (384, 216)
+    assert asked == rungs[:3], "measuring stops at the first size that does not fit"
+    assert measured == {size: times[size] for size in rungs[:3]}
+    assert choose(rungs, cost, budget=5.0)[0] == 0, "nothing fits: the smallest size"
+    assert choose(rungs, cost, budget=1000.0)[0] == len(rungs) - 1
+
+
+def test_on_a_gpu_the_output_size_is_tried_first():
+    rungs = ladder((1280, 720))
+    asked = []
+
+    def cost(size):
+        asked.append(size)
+        return 4.0
+
+    index, _ = choose(rungs, cost, budget=23.0, gpu=True)
+    assert rungs[index] == (1280, 720) and asked == [(1280, 720)]
+    assert autosize.is_gpu("cuda") and autosize.is_gpu("tensorrt") and not autosize.is_gpu("cpu")
+
+
+def test_expected_times_scale_unmeasured_sizes_by_pixels():
+    rungs = [(320, 184), (640, 360), (1280, 720)]
+    expected = expected_times(rungs, {(320, 184): 10.0})
+    assert expected[0] == 10.0 and expected[1] == pytest.approx(10.0 * 640 * 360 / (320 * 184))
+    assert expected_times(rungs, {(320, 184): 10.0, (640, 360): 50.0})[1] == 50.0
+
+
+RUNGS = [(320, 184), (384, 216), (448, 256), (512, 288)]
+EXPECTED = [10.0, 14.0, 19.0, 25.0]  # idle stylize ms per rung
+BUDGET = 23.0
+
+
+def drive(governor: SizeGovernor, clock: FakeClock, seconds: float, ms_at, fps: float = 30.0) -> list[tuple[float, tuple]]:
+    """Feed `seconds` of frames whose stylize time is ms_at(rung index, time); the changes made."""
+    changes = []
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now += 1 / fps
+        size = governor.observe(ms_at(governor.index, clock.now))
+        if size is not None:
+            changes.append((round(clock.now, 2), size))
+    return changes
+
+
+def make(index=2, clock=None) -> tuple[SizeGovernor, FakeClock]:
+    clock = clock or FakeClock()
+    return SizeGovernor(RUNGS, BUDGET, index, EXPECTED, clock=clock), clock
+
+
+def test_steps_down_within_a_second_when_the_window_is_slow_and_far_enough_to_fit():
+    governor, clock = make(index=2)
+    assert drive(governor, clock, 5.0, lambda i, t: EXPECTED[i]) == [], "idle and fitting: it stays"
+    start = clock.now
+    changes = drive(governor, clock, 3.0, lambda i, t: EXPECTED[i] * 1.6)  # a competing load
+    assert changes and changes[0][0] - start <= 1.0
+    assert governor.size == (320, 184), "19 ms x 1.6 = 30 ms: two rungs down, where it fits with room"
+    assert "stepped down" in governor.reason and "budget 23 ms" in governor.reason
+
+
+def test_steps_back_up_after_a_calm_period_and_no_sooner():
+    governor, clock = make(index=0)
+    changes = drive(governor, clock, autosize.CALM_S - 0.5, lambda i, t: EXPECTED[i])
+    assert changes == [], "not before the calm period"
+    changes = drive(governor, clock, 20.0, lambda i, t: EXPECTED[i])
+    assert [size for _, size in changes] == [(384, 216), (448, 256)], "then a rung at a time, up to 19 ms of 23"
+    gaps = [b[0] - a[0] for a, b in zip([(100.0, None)] + changes, changes)]
+    assert all(gap >= autosize.CALM_S for gap in gaps)
+    assert "stepped up" in governor.reason
+
+
+def test_a_load_at_the_boundary_does_not_make_it_oscillate():
+    governor, clock = make(index=1)
+
+    # The machine is such that rung 2 is over budget but its prediction from rung 1 says it fits
+    # (the network scales worse than its pixels): the worst case for hysteresis.
+    def ms_at(index, t):
+        return {0: 9.0, 1: 12.0, 2: 24.0, 3: 32.0}[index]
+
+    changes = drive(governor, clock, 300.0, ms_at)
+    ups = [c for c in changes if c[1] == (448, 256)]
+    assert len(ups) == 1, f"tried the rung above {len(ups)} times in 5 minutes"
+    assert governor.size == (384, 216) and len(changes) == 2, "one try, then it knows the rung's real cost"
+    # A lighter load later makes the rung above fit, and it is taken again.
+    changes = drive(governor, clock, 120.0, lambda i, t: {0: 5.0, 1: 7.0, 2: 14.0, 3: 19.0}[i])
+    assert governor.index >= 2
+
+
+def test_recovers_to_the_idle_size_after_a_load_ends():
+    governor, clock = make(index=2)
+    drive(governor, clock, 2.0, lambda i, t: EXPECTED[i])
+    load_from, load_to = clock.now, clock.now + 30.0
+    changes = drive(governor, clock, 45.0, lambda i, t: EXPECTED[i] * (1.7 if load_from <= t < load_to else 1.0))
+    assert governor.size == (448, 256), "back at the idle size"
+    back = [t for t, size in changes if size == (448, 256)]
+    assert back and back[-1] - load_to <= 10.0
+
+
+def test_pin_and_free():
+    governor, clock = make(index=1)
+    assert governor.pin((640, 360), "fixed by ctl size") == (640, 360)
+    assert not governor.auto and governor.size == (640, 360) and governor.reason == "fixed by ctl size"
+    assert drive(governor, clock, 5.0, lambda i, t: 200.0) == [], "a fixed size is never changed"
+    assert governor.free("automatic again") == (512, 288), "free: from the ladder size nearest the fixed one"
+    assert governor.auto and governor.reason == "automatic again"
+    history = governor.history()
+    assert [h["size"] for h in history] == [[384, 216], [640, 360], [512, 288]]
+    assert history[1]["from"] == [384, 216] and history[0]["from"] is None and history[0]["reason"] == "start"
+
+
+def test_a_short_window_of_few_frames_decides_nothing():
+    governor, clock = make(index=2)
+    clock.now += 1.0
+    for _ in range(autosize.MIN_SAMPLES - 1):
+        clock.now += 0.05
+        assert governor.observe(500.0) is None
+    governor.forget_window()
+    clock.now += 0.05
+    assert governor.observe(500.0) is None, "just after a change or a forget, frames are not judged"

@@ -1,0 +1,456 @@
+"""The running pipeline: end to end into a virtual camera, reconnecting, dropping, actions."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import onnx_models
+import virtualcam_backend
+from camstyle.stylize import autosize
+from camstyle.engine import controller as controller_module, mailbox
+from camstyle.capture import camera as camera_module, choose
+from camstyle.errors import CamStyleError, ModelError
+from camstyle.frames import notice_frame
+from camstyle.publish.outputs import Output
+from camstyle.engine.controller import Controller, PipelineSettings
+from camstyle.engine.mailbox import LatestBox, PhaseLock
+from camstyle.capture.camera import CameraSource
+from camstyle.capture.clips import SyntheticSource
+
+STATUS_KEYS = {"style", "styles", "strength", "steady", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
+               "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
+               "inference_size", "output_size", "cpu_percent", "uptime_s", "message"}
+
+
+@pytest.fixture
+def style_dir(tmp_path):
+    folder = tmp_path / "styles"
+    onnx_models.install_style("swap", onnx_models.colour_matrix_model(), folder)
+    onnx_models.install_style("red", onnx_models.constant_colour_model((1.0, 0.0, 0.0)), folder)
+    onnx_models.install_style("blue", onnx_models.constant_colour_model((0.0, 0.0, 1.0)), folder)
+    return [(folder, "user")]
+
+
+class LastFrameOutput(Output):
+    name = "capture"
+
+    def __init__(self):
+        self.frame = None
+        self.count = 0
+        self.means: list[float] = []
+
+    def send(self, frame):
+        self.frame, self.count = frame, self.count + 1
+        self.means.append(float(frame.mean()))
+
+
+def wait_until(condition, timeout=5.0, step=0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+def write_clip(path, frames=40, fps=30, size=(160, 90)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        frame = np.full((size[1], size[0], 3), (200, 100, 30), np.uint8)  # BGR: mostly blue
+        cv2.rectangle(frame, (i * 3 % size[0], 20), (i * 3 % size[0] + 20, 40), (255, 255, 255), -1)
+        writer.write(frame)
+    writer.release()
+
+
+def test_latest_box_keeps_only_the_newest_and_counts_drops():
+    box = LatestBox()
+    assert box.take() is None
+    for i in range(3):
+        box.put(mailbox.Frame(np.zeros(1), float(i)))
+    assert box.take().t_capture == 2.0 and box.dropped == 2
+    assert box.take(timeout=0.01) is None  # nothing newer
+
+
+def test_phase_lock_moves_ticks_just_after_frames_arrive():
+    period = 1 / 30
+    lock = PhaseLock(period)
+    base = 100.0
+    for k in range(60):  # frames become ready 12 ms into each tick period
+        lock.observe(base + k * period + 0.012, base)
+    assert 0.012 < lock.offset % period < 0.012 + 0.004
+
+
+def test_phase_lock_ignores_scattered_arrivals():
+    period = 1 / 30
+    lock = PhaseLock(period)
+    rng = np.random.default_rng(1)
+    for k in range(60):
+        lock.observe(100.0 + k * period + rng.uniform(0, period), 100.0)
+    assert lock.offset == 0.0
+
+
+def test_file_to_virtual_camera_end_to_end(tmp_path, style_dir):
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip)
+    with virtualcam_backend.registered() as backend:
+        settings = PipelineSettings(source=str(clip), style="swap", output="virtualcam", backend=backend,
+                                    output_size=(320, 180), fps=30, inference_size=(160, 90))
+        with Controller(settings, style_dirs=style_dir) as controller:
+            assert wait_until(lambda: controller.frames_out > 5)
+            cam = virtualcam_backend.RecordingBackend.latest
+            start_count, start = len(cam.times), time.perf_counter()
+            time.sleep(1.5)
+            with cam.lock:
+                published = len(cam.times) - start_count
+                intervals = np.diff(cam.times[start_count:])
+                frame = cam.last_frame.copy()
+            elapsed = time.perf_counter() - start
+            status = controller.status()
+        assert cam.closed  # released on stop
+    assert (cam.width, cam.height, cam.fps) == (320, 180, 30) and frame.shape == (180, 320, 3)
+    assert 0.7 * 30 * elapsed < published < 1.3 * 30 * elapsed  # a steady 30 fps, roughly
+    assert 0.5 / 30 < float(np.median(intervals)) < 1.5 / 30
+    # The camera's blue-ish background (RGB 30, 100, 200) arrives with red and blue swapped.
+    background = np.median(frame[120:, :, :].reshape(-1, 3), axis=0)
+    assert abs(background[0] - 200) < 15 and abs(background[2] - 30) < 15
+    assert status["style"] == "swap" and status["provider"] == "cpu" and status["frames_in"] > 30
+    assert status["latency_ms"]["p95"] > 0 and STATUS_KEYS <= set(status)
+    assert status["first_frame_s"] is not None and status["output_size"] == [320, 180]
+
+
+class FlakyCamera:
+    """Capture factory: a camera that works, is unplugged, fails to reopen twice, then is back."""
+
+    def __init__(self, good_frames=15, failed_reopens=2):
+        self.good_frames, self.failed_reopens, self.opens = good_frames, failed_reopens, 0
+
+    def __call__(self, device):
+        self.opens += 1
+        if self.opens == 1:
+            return PacedCapture(self.good_frames)
+        if self.opens <= 1 + self.failed_reopens:
+            return PacedCapture(0, opened=False)
+        return PacedCapture(10**6)
+
+
+class PacedCapture:
+    def __init__(self, frames, opened=True):
+        self.frames, self.opened = frames, opened
+
+    def isOpened(self):
+        return self.opened
+
+    def set(self, prop, value):
+        return True
+
+    def get(self, prop):
+        return 0.0
+
+    def read(self):
+        time.sleep(0.01)
+        if self.frames <= 0:
+            return False, None
+        self.frames -= 1
+        return True, np.full((36, 64, 3), 220, np.uint8)
+
+    def release(self):
+        pass
+
+
+def test_lost_camera_reconnects_while_output_keeps_flowing(monkeypatch, style_dir):
+    monkeypatch.setattr(camera_module, "device_path", lambda device: None)
+    monkeypatch.setattr(controller_module, "BACKOFF_START_S", 0.05)
+    factory = FlakyCamera()
+    camera = CameraSource("fake", 64, 36, 30, capture_factory=factory)
+    camera.open()
+    messages, output = [], LastFrameOutput()
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    with Controller(settings, style_dirs=style_dir, source=camera, outputs=[output],
+                    on_message=messages.append) as controller:
+        assert wait_until(lambda: controller_module.RECONNECTING in messages)
+        lost_at = output.count
+        assert wait_until(lambda: "camera reconnected" in messages, timeout=5)
+        back_at = output.count
+        frames_before = controller.frames_in
+        assert wait_until(lambda: controller.frames_in > frames_before + 5 and output.count > back_at + 5)
+    assert factory.opens == 4  # first open, two failed reopens, then back
+    assert back_at - lost_at >= 5  # publishing went on while the camera was away ...
+    notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
+    assert any(abs(m - notice.mean()) < 0.01 for m in output.means[lost_at:back_at])  # ... showing the notice
+    assert output.means[-1] > 150  # and the (bright) camera again after
+
+
+def test_actions_change_the_running_pipeline(style_dir):
+    output = LastFrameOutput()
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output]) as c:
+        status = c.dispatch("status")
+        assert STATUS_KEYS <= set(status) and status["styles"] == ["blue", "red", "swap"]
+        assert c.dispatch("next")["style"] == "blue"  # wraps around, sorted by name
+        assert c.stylizer.wait_idle(5) and c.stylizer.model.name == "blue"
+        assert c.dispatch("prev")["style"] == "swap"
+        assert c.dispatch("style", "red")["style"] == "red"
+        assert c.stylizer.wait_idle(5)
+        time.sleep(0.5)  # past the cross-fade
+        assert wait_until(lambda: output.frame is not None and output.frame[5, 5].tolist() == [0, 0, 255])
+        with pytest.raises(ModelError, match="Unknown style 'nope'"):
+            c.dispatch("style", "nope")
+        assert c.dispatch("strength", "0.7")["strength"] == 0.7
+        assert c.dispatch("strength", "+0.1")["strength"] == 0.8
+        assert c.dispatch("strength", "-0.5")["strength"] == 0.3
+        for bad in ("1.5", "abc", "", None, "nan"):
+            with pytest.raises(CamStyleError):
+                c.dispatch("strength", bad)
+        c.dispatch("strength", "0.95")
+        assert c.dispatch("strength_up")["strength"] == 1.0
+        assert c.dispatch("strength_down")["strength"] == 0.9
+        c.dispatch("strength", "1")
+        assert c.dispatch("steady", "0.8")["steady"] == 0.8 and c.stylizer.steady == 0.8
+        assert c.dispatch("steady", "+0.3")["steady"] == 0.9  # clamped to the most steadying
+        assert c.dispatch("steady", "0")["steady"] == 0.0
+        for bad in ("0.95", "1", "x", None):
+            with pytest.raises(CamStyleError):
+                c.dispatch("steady", bad)
+        assert c.dispatch("pause")["paused"] is True
+        assert wait_until(lambda: output.frame[5, 5].tolist() != [0, 0, 255])  # the camera, unstyled
+        assert c.dispatch("pause")["paused"] is False
+        assert c.dispatch("mirror")["mirror"] is True and c.stylizer.mirror
+        assert c.dispatch("privacy")["privacy"] is True
+        off = notice_frame("Camera off", 64, 36, "CamStyle privacy mode")
+        assert wait_until(lambda: np.array_equal(output.frame, off))
+        assert c.dispatch("privacy")["privacy"] is False
+        with pytest.raises(CamStyleError, match="Unknown action"):
+            c.dispatch("explode")
+        assert not c.wait(0)
+        c.dispatch("quit")
+        assert c.wait(0)
+
+
+def test_dispatch_is_thread_safe(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36))
+    source = SyntheticSource(64, 36, fps=60)
+    source.open()
+    errors = []
+
+    def hammer(actions):
+        try:
+            for i in range(40):
+                c.dispatch(actions[i % len(actions)])
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        workers = [threading.Thread(target=hammer, args=(a,)) for a in
+                   (["strength_up", "strength_down"], ["mirror", "status"], ["next", "prev"], ["pause", "status"])]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        status = c.dispatch("status")
+        assert c.frames_out > 0
+    assert not errors and 0.0 <= status["strength"] <= 1.0
+
+
+def test_stale_frames_are_dropped_and_counted(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36), fps=10)
+    source = SyntheticSource(64, 36, fps=120)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        assert wait_until(lambda: c.frames_in > 60)
+        status = c.status()
+    assert status["dropped"] > 20  # published at 10 fps from a 120 fps source
+    assert status["frames_out"] < status["frames_in"]
+
+
+def test_no_styles_passes_the_camera_through_with_a_notice(tmp_path):
+    output, messages = LastFrameOutput(), []
+    settings = PipelineSettings(output_size=(64, 36), inference_size=(64, 36))
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=[(tmp_path / "none", "user")], source=source, outputs=[output],
+                    on_message=messages.append) as c:
+        assert wait_until(lambda: output.count > 3)
+        status = c.status()
+    assert status["style"] == "" and "No styles are installed" in messages[0] and "camstyle train" in messages[0]
+    with pytest.raises(CamStyleError, match="No styles"):
+        c.dispatch("next")
+
+
+def test_unknown_style_fails_before_anything_starts(style_dir):
+    settings = PipelineSettings(source="demo", style="nope", output="null")
+    controller = Controller(settings, style_dirs=style_dir)
+    with pytest.raises(ModelError) as err:
+        controller.start()
+    assert "blue, red, swap" in err.value.hint
+    assert not controller.running and controller.source is None
+
+
+class HangingSource(SyntheticSource):
+    """Delivers a few frames, then read() blocks: a camera that hangs instead of failing."""
+
+    def __init__(self):
+        super().__init__(64, 36, fps=30)
+        self.release = threading.Event()
+        self.count = 0
+
+    def read(self):
+        self.count += 1
+        if self.count > 10:
+            self.release.wait(5)
+        return super().read()
+
+
+def test_hung_camera_shows_the_notice_instead_of_freezing(monkeypatch, style_dir):
+    monkeypatch.setattr(controller_module, "STALE_AFTER_S", 0.3)
+    source, output, messages = HangingSource(), LastFrameOutput(), []
+    source.open()
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36))
+    notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output],
+                    on_message=messages.append) as c:
+        assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
+        assert messages[-1] == controller_module.RECONNECTING and c.status()["message"] == controller_module.RECONNECTING
+        source.release.set()
+
+
+def test_auto_size_is_measured_at_start_and_ctl_size_fixes_and_frees_it(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), fps=30)
+    source = SyntheticSource(640, 360, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        status = c.status()
+        assert status["size_auto"] and status["size_reason"].startswith("measured at start")
+        assert (320, 184) in c.size_measured and all(ms > 0 for ms in c.size_measured.values())
+        assert tuple(status["inference_size"]) in autosize.ladder((640, 360))
+        fixed = c.dispatch("size", "320x180")
+        assert fixed["inference_size"] == [320, 184] and not fixed["size_auto"]
+        assert fixed["size_reason"] == "fixed at 320x184 by ctl size"
+        assert c.dispatch("size", "4000x4000")["inference_size"] == [640, 360], "never above the output size"
+        freed = c.dispatch("size", "auto")
+        assert freed["size_auto"] and "ctl size auto" in freed["size_reason"]
+        for bad in (None, "", "big", "0x0"):
+            with pytest.raises(CamStyleError):
+                c.dispatch("size", bad)
+        frames = c.frames_styled
+        assert wait_until(lambda: c.frames_styled > frames + 3), "frames keep coming through the changes"
+        history = c.size_history()
+    assert [h["size"] for h in history[1:4]] == [[320, 184], [640, 360], history[3]["size"]]
+    assert history[0]["from"] is None and history[1]["from"] == list(status["inference_size"])
+
+
+def test_a_fixed_inference_size_is_kept(style_dir):
+    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), inference_size=(448, 252))
+    source = SyntheticSource(640, 360, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source) as c:
+        status = c.status()
+    assert status["inference_size"] == [448, 256] and not status["size_auto"] and not c.size_measured
+    assert "inference_size setting" in status["size_reason"]
+
+
+def test_a_style_that_fails_to_load_gets_an_error_reply_and_next_passes_it_by(style_dir):
+    folder = style_dir[0][0]
+    onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)  # blue, broken, red, swap
+    settings = PipelineSettings(style="blue", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        with pytest.raises(ModelError) as caught:
+            c.dispatch("next")  # lands on the broken style: says so
+        assert "Style 'broken' could not be loaded" in caught.value.message
+        assert "still shows style 'blue'" in caught.value.message and "camstyle styles" in caught.value.hint
+        assert c.status()["style"] == "blue" and c.stylizer.model.name == "blue"
+        assert c.dispatch("next")["style"] == "red", "a style known to be broken is passed by"
+        assert c.stylizer.model.name == "red", "the reply waits for the load"
+        assert c.dispatch("prev")["style"] == "blue"
+        with pytest.raises(ModelError, match="Style 'broken' could not be loaded"):
+            c.dispatch("style", "broken")  # asked for by name: tried again, and the reply says it failed
+        assert c.dispatch("style", "swap")["style"] == "swap" and c.stylizer.model.name == "swap"
+        onnx_models.install_style("broken", onnx_models.colour_matrix_model(), folder)  # the user repairs it
+        assert c.dispatch("prev")["style"] == "red"
+        assert c.dispatch("prev")["style"] == "broken", "a repaired style is in the cycle again"
+
+
+def test_the_control_channel_reply_for_a_broken_style_fails(style_dir):
+    from camstyle.control.channel import handle_request
+
+    folder = style_dir[0][0]
+    onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        reply = handle_request(c, b'{"action": "style", "value": "broken"}')
+    assert reply["ok"] is False and "could not be loaded" in reply["error"] and reply["hint"]
+
+
+def test_started_unattended_with_no_camera_it_waits_for_one_and_never_plays_the_demo(monkeypatch, style_dir):
+    monkeypatch.setattr(camera_module, "device_path", lambda device: None)
+    monkeypatch.setattr(camera_module, "FIRST_FRAME_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(controller_module, "BACKOFF_START_S", 0.05)
+    monkeypatch.setattr(controller_module, "BACKOFF_MAX_S", 0.1)
+    monkeypatch.setattr(choose, "DemoSource", None)  # any attempt to play the demo fails the test
+    cameras: list[dict] = []
+    monkeypatch.setattr(choose, "list_cameras", lambda max_index=8: list(cameras))
+
+    class BrightCapture:
+        def isOpened(self):
+            return True
+
+        def set(self, prop, value):
+            return True
+
+        def get(self, prop):
+            return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+        def read(self):
+            time.sleep(1 / 30)
+            return True, np.full((36, 64, 3), 220, np.uint8)
+
+        def release(self):
+            pass
+
+    messages, output = [], LastFrameOutput()
+    settings = PipelineSettings(source="auto", demo_fallback=False, style="swap", output_size=(64, 36),
+                                inference_size=(64, 36), fps=30)
+    notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
+    with Controller(settings, style_dirs=style_dir, outputs=[output], capture_factory=lambda device: BrightCapture(),
+                    on_message=messages.append) as c:
+        assert any("Waiting for a camera" in m for m in messages)
+        assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
+        time.sleep(0.5)
+        assert np.array_equal(output.frame, notice), "still waiting, still the notice"
+        cameras.append({"index": 0, "path": "/dev/video0", "name": "USB camera", "modes": [], "virtual": False})
+        assert wait_until(lambda: "camera reconnected" in messages, timeout=5)
+        assert wait_until(lambda: output.frame is not None and output.frame.mean() > 200)
+        assert c.status()["source"].startswith("camera /dev/video0")
+
+
+def test_a_recording_that_fails_says_so_once_and_the_camera_keeps_running(monkeypatch, tmp_path, style_dir):
+    from camstyle.publish import outputs
+    from camstyle.publish.outputs import RecordOutput
+
+    free = {"bytes": 10 * 2**30}
+    monkeypatch.setattr(outputs, "_free_bytes", lambda folder: free["bytes"])
+    recorder = RecordOutput(tmp_path / "talk.mp4", 64, 36, fps=30)
+    recorder.open()
+    messages, output = [], LastFrameOutput()
+    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output, recorder],
+                    on_message=messages.append):
+        assert wait_until(lambda: output.count > 10)
+        free["bytes"] = 2**20
+        assert wait_until(lambda: recorder.failed)
+        count = output.count
+        assert wait_until(lambda: output.count > count + 15), "the camera goes on"
+    assert sum("nearly full" in m for m in messages) == 1
+    assert not (tmp_path / "talk.mp4").exists() and not list(tmp_path.glob(".talk*"))
