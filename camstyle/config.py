@@ -17,6 +17,8 @@ from typing import Any, Callable, Mapping
 
 from camstyle import atomic, paths
 from camstyle.errors import ConfigError
+from camstyle.publish.outputs import OUTPUT_KINDS
+from camstyle.stylize.providers import CHOICES as PROVIDER_CHOICES
 from camstyle.stylize.steady import MAX_STEADY
 
 if sys.version_info >= (3, 11):
@@ -25,8 +27,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 CAMERA_SOURCES_HELP = '"auto", "demo", a camera index like "0", a device like "/dev/video0" or a video file'
-OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
-PROVIDERS = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
 MAX_SIZE = 8192
 MIN_INFERENCE_SIDE, MAX_INFERENCE_SIDE = 8, 4096
 INFERENCE_SIZE_HELP = '"auto" or a size like "640x360"'
@@ -192,114 +192,80 @@ class Setting:
     help: str
 
 
-SCHEMA: dict[str, dict[str, Setting]] = {
-    "camera": {
-        "source": Setting("auto", _camera_source, '"auto" = first working camera, else the built-in demo clip; "demo";\n'
-                                                  'a camera index like "0"; a device like "/dev/video0"; or a video file'),
-        "width": Setting(1280, _whole(1, MAX_SIZE), "Resolution and frame rate asked of the camera (it picks its nearest mode)"),
-        "height": Setting(720, _whole(1, MAX_SIZE), ""),
-        "fps": Setting(30, _whole(1, 120), ""),
-        "mjpg": Setting(True, _boolean, "Ask for MJPG: most USB cameras only reach 720p at 30 fps that way"),
-    },
-    "style": {
-        "name": Setting("", _style_name, 'Style to start with ("" = the first available; list them with `camstyle styles`)'),
-        "strength": Setting(1.0, _number(0, 1), "Blend of stylized and camera image: 0 = camera only, 1 = full style"),
-        "inference_size": Setting("auto", _inference_size,
-                                  'Size the network runs at: "auto" = the largest this machine keeps up with, measured\n'
-                                  'at start and lowered while the machine is busy; or a fixed size like "640x360"\n'
-                                  "(larger is finer but slower; fitted to the output's shape in multiples of 8)"),
-        "guided_upscale": Setting(True, _boolean, "Bring the camera's outlines back crisp when scaling the style up to the output size"),
-        "steady": Setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
-                                                      f"is kept to calm the strokes' shimmer (0 = off, at most {MAX_STEADY})"),
-        "preserve_colors": Setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style"),
-        "mirror": Setting(False, _boolean, "Flip the image horizontally"),
-    },
-    "output": {
-        "kind": Setting("auto", _choice(OUTPUT_KINDS), '"auto" = the CamStyle virtual camera if it can be opened, else a preview window;\n'
-                                                       '"virtualcam", "preview", "record" (to record_path) or "null" (benchmarks)'),
-        "device": Setting("", _text, 'Virtual camera device, e.g. "/dev/video10" ("" = find the CamStyle camera)'),
-        "width": Setting(1280, _whole(1, MAX_SIZE), "Size and frame rate of the published video"),
-        "height": Setting(720, _whole(1, MAX_SIZE), ""),
-        "fps": Setting(30, _whole(1, 120), ""),
-        "record_path": Setting("", _text, 'Video file written when kind = "record"'),
-    },
-    "runtime": {
-        "provider": Setting("auto", _choice(PROVIDERS), 'ONNX Runtime execution provider ("auto" = fastest that works; see `camstyle doctor`)'),
-        "threads": Setting(0, _whole(0, 256), "CPU threads for inference (0 = automatic)"),
-    },
-    "hotkeys": {
-        "enabled": Setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
-                                           "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
-                                           'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound'),
-        "next_style": Setting("<ctrl>+<alt>+n", _hotkey, ""),
-        "prev_style": Setting("<ctrl>+<alt>+b", _hotkey, ""),
-        "strength_up": Setting("<ctrl>+<alt>+<up>", _hotkey, ""),
-        "strength_down": Setting("<ctrl>+<alt>+<down>", _hotkey, ""),
-        "pause": Setting("<ctrl>+<alt>+s", _hotkey, "Pass the camera through unstyled"),
-        "mirror": Setting("<ctrl>+<alt>+m", _hotkey, ""),
-        "privacy": Setting("<ctrl>+<alt>+o", _hotkey, 'Show a "camera off" frame instead of the camera'),
-    },
-}
-
-SECTION_HELP = {
-    "camera": "The physical camera CamStyle reads",
-    "style": "The look",
-    "output": "Where the stylized video goes",
-    "runtime": "Inference",
-    "hotkeys": "Global hotkeys",
-}
+def setting(default: Any, check: Callable[[Any], Any], help: str = "") -> Any:
+    """A section field: its default (written here once), its check and its help for the default file."""
+    return dataclasses.field(default=default, metadata={"check": check, "help": help})
 
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = "auto"
-    width: int = 1280
-    height: int = 720
-    fps: int = 30
-    mjpg: bool = True
+    """The physical camera CamStyle reads"""
+    source: str = setting("auto", _camera_source, '"auto" = first working camera, else the built-in demo clip; "demo";\n'
+                                                  'a camera index like "0"; a device like "/dev/video0"; or a video file')
+    width: int = setting(1280, _whole(1, MAX_SIZE), "Resolution and frame rate asked of the camera (it picks its nearest mode)")
+    height: int = setting(720, _whole(1, MAX_SIZE))
+    fps: int = setting(30, _whole(1, 120))
+    mjpg: bool = setting(True, _boolean, "Ask for MJPG: most USB cameras only reach 720p at 30 fps that way")
 
 
 @dataclass(frozen=True)
 class StyleConfig:
-    name: str = ""
-    strength: float = 1.0
-    inference_size: str = "auto"
-    guided_upscale: bool = True
-    steady: float = 0.5
-    preserve_colors: bool = False
-    mirror: bool = False
+    """The look"""
+    name: str = setting("", _style_name, 'Style to start with ("" = the first available; list them with `camstyle styles`)')
+    strength: float = setting(1.0, _number(0, 1), "Blend of stylized and camera image: 0 = camera only, 1 = full style")
+    inference_size: str = setting("auto", _inference_size,
+                                  'Size the network runs at: "auto" = the largest this machine keeps up with, measured\n'
+                                  'at start and lowered while the machine is busy; or a fixed size like "640x360"\n'
+                                  "(larger is finer but slower; fitted to the output's shape in multiples of 8)")
+    guided_upscale: bool = setting(True, _boolean, "Bring the camera's outlines back crisp when scaling the style up to the output size")
+    steady: float = setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
+                                                         f"is kept to calm the strokes' shimmer (0 = off, at most {MAX_STEADY})")
+    preserve_colors: bool = setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style")
+    mirror: bool = setting(False, _boolean, "Flip the image horizontally")
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    kind: str = "auto"
-    device: str = ""
-    width: int = 1280
-    height: int = 720
-    fps: int = 30
-    record_path: str = ""
+    """Where the stylized video goes"""
+    kind: str = setting("auto", _choice(OUTPUT_KINDS), '"auto" = the CamStyle virtual camera if it can be opened, else a preview window;\n'
+                                                       '"virtualcam", "preview", "record" (to record_path) or "null" (benchmarks)')
+    device: str = setting("", _text, 'Virtual camera device, e.g. "/dev/video10" ("" = find the CamStyle camera)')
+    width: int = setting(1280, _whole(1, MAX_SIZE), "Size and frame rate of the published video")
+    height: int = setting(720, _whole(1, MAX_SIZE))
+    fps: int = setting(30, _whole(1, 120))
+    record_path: str = setting("", _text, 'Video file written when kind = "record"')
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    provider: str = "auto"
-    threads: int = 0
+    """Inference"""
+    provider: str = setting("auto", _choice(PROVIDER_CHOICES),
+                            'ONNX Runtime execution provider ("auto" = fastest that works; see `camstyle doctor`)')
+    threads: int = setting(0, _whole(0, 256), "CPU threads for inference (0 = automatic)")
 
 
 @dataclass(frozen=True)
 class HotkeysConfig:
-    enabled: bool = True
-    next_style: str = "<ctrl>+<alt>+n"
-    prev_style: str = "<ctrl>+<alt>+b"
-    strength_up: str = "<ctrl>+<alt>+<up>"
-    strength_down: str = "<ctrl>+<alt>+<down>"
-    pause: str = "<ctrl>+<alt>+s"
-    mirror: str = "<ctrl>+<alt>+m"
-    privacy: str = "<ctrl>+<alt>+o"
+    """Global hotkeys"""
+    enabled: bool = setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
+                                            "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
+                                            'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound')
+    next_style: str = setting("<ctrl>+<alt>+n", _hotkey)
+    prev_style: str = setting("<ctrl>+<alt>+b", _hotkey)
+    strength_up: str = setting("<ctrl>+<alt>+<up>", _hotkey)
+    strength_down: str = setting("<ctrl>+<alt>+<down>", _hotkey)
+    pause: str = setting("<ctrl>+<alt>+s", _hotkey, "Pass the camera through unstyled")
+    mirror: str = setting("<ctrl>+<alt>+m", _hotkey)
+    privacy: str = setting("<ctrl>+<alt>+o", _hotkey, 'Show a "camera off" frame instead of the camera')
 
 
 SECTION_TYPES = {"camera": CameraConfig, "style": StyleConfig, "output": OutputConfig,
                  "runtime": RuntimeConfig, "hotkeys": HotkeysConfig}
+# The schema the file is checked against, read off the sections above.
+SCHEMA: dict[str, dict[str, Setting]] = {
+    name: {f.name: Setting(f.default, f.metadata["check"], f.metadata["help"]) for f in dataclasses.fields(section)}
+    for name, section in SECTION_TYPES.items()}
+SECTION_HELP = {name: section.__doc__ for name, section in SECTION_TYPES.items()}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,13 @@ class Source:
 
     kind = "source"
     live = False  # a device that can disappear and come back (cameras)
+    by_name = False  # chosen by its kind's name as the --source value ("demo"), not by a device or a file
+
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "Source":
+        """An unopened source for `target` (what parse_source found in the --source value) and the
+        [camera] section (camstyle.config.CameraConfig): the size and rate asked for."""
+        return cls()
 
     def __init__(self) -> None:
         self.name = self.kind

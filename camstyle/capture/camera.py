@@ -82,6 +82,10 @@ class CameraSource(Source):
     kind = "camera"
     live = True
 
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "CameraSource":
+        return cls(target, camera.width, camera.height, camera.fps, camera.mjpg, capture_factory)
+
     def __init__(self, device: int | str, width: int = 1280, height: int = 720, fps: float = 30,
                  mjpg: bool = True, capture_factory: Callable | None = None, first_frame_timeout: float | None = None):
         super().__init__()

@@ -16,11 +16,17 @@ from camstyle.capture.clips import DemoSource, FileSource, SyntheticSource
 from camstyle.errors import DeviceError
 
 
+# The kinds of source: adding one is a class (capture.base.Source) and a line here.
+SOURCES: dict[str, type[Source]] = {"camera": CameraSource, "file": FileSource, "demo": DemoSource,
+                                    "synthetic": SyntheticSource}
+
+
 def parse_source(spec: str) -> tuple[str, int | str]:
-    """'auto' | 'demo' | 'synthetic' | camera index | device path | video file -> (kind, target)."""
+    """A --source value -> (kind, target): "auto", a kind's name ("demo", "synthetic"), a camera
+    index or device path, else a video file."""
     spec = (spec or "auto").strip()
     lowered = spec.lower()
-    if lowered in ("auto", "demo", "synthetic"):
+    if lowered == "auto" or (lowered in SOURCES and SOURCES[lowered].by_name):
         return lowered, lowered
     if spec.isdigit():
         return "camera", int(spec)
@@ -29,34 +35,25 @@ def parse_source(spec: str) -> tuple[str, int | str]:
     return "file", spec
 
 
-def open_source(spec: str, width: int = 1280, height: int = 720, fps: float = 30, mjpg: bool = True,
-                capture_factory: Callable | None = None, demo_fallback: bool = True) -> Source:
-    """Open the source a config or --source names; "auto" = first camera that delivers a
-    frame, else the demo clip with a notice saying why. Without `demo_fallback` (a run started
-    at login or as a service) "auto" never plays the demo: it waits for a camera instead."""
-    kind, target = parse_source(spec)
-    if kind == "demo":
-        source: Source = DemoSource(width, height)
-    elif kind == "synthetic":
-        source = SyntheticSource(width, height, fps)
-    elif kind == "camera":
-        source = CameraSource(target, width, height, fps, mjpg, capture_factory)
-    elif kind == "file":
-        source = FileSource(target)
-    elif not demo_fallback:
-        source = AnyCameraSource(width, height, fps, mjpg, capture_factory)
-        try:
-            source.open()
-        except DeviceError as exc:  # read() gives None, so the pipeline shows "camera unavailable" and retries
-            source.notice = f"{exc.message} Waiting for a camera (the demo clip plays only when asked for: --source demo)."
-        return source
+def open_source(camera, capture_factory: Callable | None = None, unattended: bool = False) -> Source:
+    """Open the source the [camera] section (camstyle.config.CameraConfig) names; the caller
+    closes it. "auto" = the first camera that delivers a frame, else the demo clip with a notice
+    saying why. `unattended` (a run started at login or as a service) never plays the demo: a
+    missing camera gives a source whose read() is None until the camera appears."""
+    kind, target = parse_source(camera.source)
+    if kind == "auto" and not unattended:
+        return _open_auto(camera, capture_factory)
+    if kind == "auto":
+        source: Source = AnyCameraSource.from_config(target, camera, capture_factory)
+        waiting = "Waiting for a camera (the demo clip plays only when asked for: --source demo)."
     else:
-        return _open_auto(width, height, fps, mjpg, capture_factory)
-    if kind == "camera" and not demo_fallback:
+        source = SOURCES[kind].from_config(target, camera, capture_factory)
+        waiting = "Waiting for the camera."
+    if unattended and source.live:
         try:
             source.open()
-        except DeviceError as exc:  # unattended: wait for this camera to appear, as for "auto"
-            source.notice = f"{exc.message} Waiting for the camera."
+        except DeviceError as exc:  # read() gives None, so the engine shows "camera unavailable" and retries
+            source.notice = f"{exc.message} {waiting}"
         return source
     source.open()
     return source
@@ -85,6 +82,10 @@ class AnyCameraSource(Source):
     kind = "camera"
     live = True
 
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "AnyCameraSource":
+        return cls(camera.width, camera.height, camera.fps, camera.mjpg, capture_factory)
+
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30, mjpg: bool = True,
                  capture_factory: Callable | None = None):
         super().__init__()
@@ -110,11 +111,11 @@ class AnyCameraSource(Source):
             self.camera = None
 
 
-def _open_auto(width: int, height: int, fps: float, mjpg: bool, capture_factory: Callable | None) -> Source:
-    camera, problems = _first_camera(width, height, fps, mjpg, capture_factory)
-    if camera is not None:
-        return camera
-    demo = DemoSource(width, height)
+def _open_auto(camera, capture_factory: Callable | None) -> Source:
+    found, problems = _first_camera(camera.width, camera.height, camera.fps, camera.mjpg, capture_factory)
+    if found is not None:
+        return found
+    demo = DemoSource(camera.width, camera.height)
     demo.open()
     why = "; ".join(problems) if problems else "no camera found"
     demo.notice = f"No working camera ({why}) - showing the demo clip. Connect a camera or pick one with --source."

@@ -22,6 +22,10 @@ class FileSource(Source):
 
     kind = "file"
 
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "FileSource":
+        return cls(target)
+
     def __init__(self, path: str | os.PathLike, loop: bool = True):
         super().__init__()
         self.path = Path(path)
@@ -93,6 +97,11 @@ class DemoSource(Source):
     """
 
     kind = "demo"
+    by_name = True
+
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "DemoSource":
+        return cls(camera.width, camera.height)
 
     def __init__(self, width: int = 1280, height: int = 720, clip: str = DEMO_CLIP, path: Path | None = None):
         super().__init__()
@@ -151,6 +160,11 @@ class SyntheticSource(Source):
     """A moving test pattern with distinct colour ramps, for tests and benchmarks."""
 
     kind = "synthetic"
+    by_name = True
+
+    @classmethod
+    def from_config(cls, target, camera, capture_factory=None) -> "SyntheticSource":
+        return cls(camera.width, camera.height, camera.fps)
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30):
         super().__init__()

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from camstyle.stylize import providers
+
 HELP = "measure style speed and whole-pipeline fps/latency on this machine"
 
 SYNTHETIC = "synthetic"
@@ -23,7 +25,7 @@ SYNTHETIC = "synthetic"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", metavar="NAME", help="benchmark only this style")
     parser.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of the pipeline run (default 10)")
-    parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
+    parser.add_argument("--provider", choices=providers.CHOICES,
                         help="ONNX Runtime execution provider (default: from the config)")
     parser.add_argument("--inference-size", metavar="auto|WxH", help="size the network runs at (default: from the config)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -74,14 +76,14 @@ def time_steadier(size: tuple[int, int], hold: float, runs: int = 40) -> dict:
     return {"hold": hold, "median_ms": round(percentile(times, 50), 2), "p95_ms": round(percentile(times, 95), 2)}
 
 
-def run_pipeline(settings, style_dirs, seconds: float) -> dict:
+def run_pipeline(cfg, style_dirs, seconds: float) -> dict:
     """Run demo -> stylizer -> null output for `seconds`; the run's statistics."""
     import time
 
     from camstyle.engine.controller import Controller
     from camstyle.stats import peak_rss_mb
 
-    controller = Controller(settings, style_dirs=style_dirs)
+    controller = Controller(cfg, style_dirs=style_dirs)
     cpu0 = time.process_time()
     controller.start()
     try:
@@ -98,7 +100,7 @@ def run_pipeline(settings, style_dirs, seconds: float) -> dict:
         "style": status["style"], "source": status["source"], "seconds": round(wall, 2),
         "output_size": status["output_size"], "inference_size": status["inference_size"],
         "size_changes": controller.size_history(),
-        "fps_target": settings.fps, "steady": settings.steady,
+        "fps_target": cfg.output.fps, "steady": cfg.style.steady,
         "fps_out": round((frames_out - 1) / span, 2) if span > 0 else 0.0,
         "fps_styled": round(status["frames_styled"] / wall, 2), "fps_in": round(status["frames_in"] / wall, 2),
         "latency_ms": status["latency_ms"], "stage_ms": status["stage_ms"], "dropped": status["dropped"],
@@ -109,28 +111,25 @@ def run_pipeline(settings, style_dirs, seconds: float) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
     import os
     import tempfile
     from pathlib import Path
 
     from camstyle.config import load_config, parse_inference_size
     from camstyle.errors import ConfigError
-    from camstyle.engine.controller import PipelineSettings
     from camstyle.stylize.styles import discover_styles, find_style
 
     if args.seconds <= 0:
         raise ConfigError(f"--seconds {args.seconds:g} must be more than 0.")
-    cfg = load_config(args.config)
-    settings = PipelineSettings.from_config(cfg)
-    settings = dataclasses.replace(settings, source="demo", output="null", record_path="", mirror=False,
-                                   provider=args.provider or settings.provider)
     if args.inference_size:
         try:
-            settings.inference_size = parse_inference_size(args.inference_size)
+            parse_inference_size(args.inference_size)
         except ValueError:
             raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
                               "Give auto, or width x height, e.g. 640x360.") from None
+    cfg = load_config(args.config).with_overrides({
+        "camera.source": "demo", "output.kind": "null", "output.record_path": "", "style.mirror": False,
+        "runtime.provider": args.provider, "style.inference_size": args.inference_size})
     styles = [find_style(args.style)] if args.style else discover_styles()
     with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
         style_dirs = None
@@ -142,11 +141,11 @@ def run(args: argparse.Namespace) -> int:
                                   {"title": "Synthetic (fast architecture, random weights)"})]
             style_dirs = [(Path(scratch), "bench")]
         # The pipeline first, so that its start-up time includes probing providers.
-        pipeline = run_pipeline(dataclasses.replace(settings, style=styles[0].name), style_dirs, args.seconds)
+        pipeline = run_pipeline(cfg.with_overrides({"style.name": styles[0].name}), style_dirs, args.seconds)
         start_size = tuple(pipeline["size_changes"][0]["size"]) if pipeline["size_changes"] else None
-        results = _time_models(styles, settings, start_size)
-        results["ladder"] = _time_ladder(styles[0], settings)
-        results["steadier"] = time_steadier(tuple(results["inference_size"]), settings.steady)
+        results = _time_models(styles, cfg, start_size)
+        results["ladder"] = _time_ladder(styles[0], cfg)
+        results["steadier"] = time_steadier(tuple(results["inference_size"]), cfg.style.steady)
     results.update(pipeline=pipeline, synthetic=styles[0].name == SYNTHETIC and style_dirs is not None,
                    cpu_count=os.cpu_count())
     if args.json:
@@ -156,21 +155,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time_ladder(style, settings) -> dict:
+def _time_ladder(style, cfg) -> dict:
     """Model ms and whole stylizing ms of `style` at every ladder size, and auto's pick from them."""
-    from camstyle.stylize import autosize
-    from camstyle.stylize import providers
+    from camstyle.stylize import autosize, providers
     from camstyle.stylize.stylizer import StyleModel, Stylizer
 
-    names = providers.select_providers(settings.provider)
+    names = providers.select_providers(cfg.runtime.provider)
     multiple = autosize.lcm_multiple(style.size_multiple)
-    rungs = autosize.ladder(settings.output_size, multiple)
-    stylizer = Stylizer(names, settings.threads, rungs[0], settings.output_size, steady=settings.steady,
-                        guided_upscale=settings.guided_upscale, size_multiple=multiple)
+    output_size = (cfg.output.width, cfg.output.height)
+    rungs = autosize.ladder(output_size, multiple)
+    stylizer = Stylizer(cfg.style, names, cfg.runtime.threads, rungs[0], output_size, multiple)
     stylizer.load(style)
-    model = StyleModel(style.model_path, style.name, names, settings.threads, check_size=rungs[0],
+    model = StyleModel(style.model_path, style.name, names, cfg.runtime.threads, check_size=rungs[0],
                        size_multiple=style.size_multiple)
-    budget = autosize.budget_ms(settings.fps)
+    budget = autosize.budget_ms(cfg.output.fps)
     rows = []
     for rung in rungs:
         rows.append({"size": list(rung), "model_ms": time_model(model, rung, max_runs=15, max_seconds=1.5)["median_ms"],
@@ -179,21 +177,22 @@ def _time_ladder(style, settings) -> dict:
     index, _ = autosize.choose(rungs, measured.__getitem__, budget, gpu=autosize.is_gpu(stylizer.provider))
     stylizer.close()
     return {"style": style.name, "provider": providers.describe(names), "budget_ms": round(budget, 2),
-            "fits_ms": round(autosize.START_AT * budget, 2), "guided_upscale": settings.guided_upscale,
+            "fits_ms": round(autosize.START_AT * budget, 2), "guided_upscale": cfg.style.guided_upscale,
             "rows": rows, "auto_pick": list(rungs[index])}
 
 
-def _time_models(styles, settings, size: tuple[int, int] | None = None) -> dict:
+def _time_models(styles, cfg, size: tuple[int, int] | None = None) -> dict:
     import time
 
+    from camstyle.config import parse_inference_size
     from camstyle.stylize import providers
     from camstyle.stylize.stylizer import StyleModel, inference_shape
 
-    names = providers.select_providers(settings.provider)
+    names = providers.select_providers(cfg.runtime.provider)
+    wanted = parse_inference_size(cfg.style.inference_size)
     if size is None:
-        size = inference_shape(settings.inference_size, settings.output_size) \
-            if settings.inference_size != "auto" else (320, 184)
-    threads = settings.threads or providers.default_threads()
+        size = inference_shape(wanted, (cfg.output.width, cfg.output.height)) if wanted != "auto" else (320, 184)
+    threads = cfg.runtime.threads or providers.default_threads()
     models = []
     for style in styles:
         start = time.perf_counter()

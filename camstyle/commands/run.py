@@ -21,11 +21,11 @@ import logging
 import sys
 
 from camstyle.errors import ConfigError
+from camstyle.publish import outputs
+from camstyle.stylize import providers
 
 HELP = "run the stylized virtual camera (camera -> style -> 'CamStyle' camera)"
 
-PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "directml", "coreml", "cpu")
-OUTPUT_CHOICES = ("auto", "virtualcam", "preview", "record", "null")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
                        help="keep the camera's colours, take only the brush strokes from the style")
     group.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip the image horizontally")
-    group.add_argument("--provider", choices=PROVIDER_CHOICES, help="ONNX Runtime execution provider (default: auto)")
+    group.add_argument("--provider", choices=providers.CHOICES, help="ONNX Runtime execution provider (default: auto)")
     group = parser.add_argument_group("output")
-    group.add_argument("--output", choices=OUTPUT_CHOICES, help="where the video goes (default: auto)")
+    group.add_argument("--output", choices=outputs.OUTPUT_KINDS, help="where the video goes (default: auto)")
     group.add_argument("--size", metavar="WxH", help="size of the published video, e.g. 1280x720")
     group.add_argument("--fps", type=int, metavar="N", help="frame rate of the published video")
     group.add_argument("--device", metavar="DEV", help="virtual camera device, e.g. /dev/video10")
@@ -159,15 +159,15 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from camstyle.config import load_config
-    from camstyle.engine.controller import PipelineSettings
+    from camstyle.engine.controller import RunOptions
 
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames {args.frames} must be at least 1.")
     if args.stats:
         _check_writable(args.stats)
     cfg = load_config(args.config).with_overrides(overrides(args))
-    settings = PipelineSettings.from_config(cfg, backend=args.virtualcam_backend, max_frames=args.frames or 0,
-                                            overwrite=args.overwrite, demo_fallback=not args.daemon)
+    options = RunOptions(unattended=args.daemon, max_frames=args.frames or 0, overwrite=args.overwrite,
+                         virtualcam_backend=args.virtualcam_backend)
     use_dashboard = not args.no_dashboard and sys.stdout.isatty()
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     live = {"dashboard": False}
@@ -182,19 +182,19 @@ def run(args: argparse.Namespace) -> int:
     logger.setLevel(logging.INFO)
     logger.propagate = False  # not twice through Python's last-resort handler
     try:
-        return _run(args, cfg, settings, started, say, live, use_dashboard)
+        return _run(args, cfg, options, started, say, live, use_dashboard)
     finally:
         logger.removeHandler(handler)
         logger.propagate = True
 
 
-def _run(args, cfg, settings, started: float, say, live: dict, use_dashboard: bool) -> int:
+def _run(args, cfg, options, started: float, say, live: dict, use_dashboard: bool) -> int:
     import signal
 
     from camstyle.control.channel import ControlServer
     from camstyle.engine.controller import Controller
 
-    controller = Controller(settings, on_message=say, started_at=started)
+    controller = Controller(cfg, options, on_message=say, started_at=started)
     # SIGTERM (logout, systemd, `kill`) ends the run like Ctrl+C: cleanly, even while starting.
     # The handler only appends to a list: it runs between two bytecodes of the main thread,
     # which may be holding the very lock that controller.request_stop() would take.
@@ -208,26 +208,26 @@ def _run(args, cfg, settings, started: float, say, live: dict, use_dashboard: bo
         except BaseException:
             server.stop()
             raise
-        return _serve(args, cfg, settings, controller, server, started, say, live, use_dashboard, signalled)
+        return _serve(args, cfg, controller, server, started, say, live, use_dashboard, signalled)
     finally:
         signal.signal(signal.SIGTERM, previous_term)
 
 
-def _serve(args, cfg, settings, controller, server, started: float, say, live: dict, use_dashboard: bool,
+def _serve(args, cfg, controller, server, started: float, say, live: dict, use_dashboard: bool,
            signalled: list[int]) -> int:
     """Run until quit, Ctrl+C, SIGTERM or the frame limit; then release everything."""
     import signal
     import time
 
     from camstyle import atomic
-    from camstyle.control.hotkeys import HotkeyListener
     from camstyle.control.dashboard import Dashboard, LogReporter
+    from camstyle.control.hotkeys import HotkeyListener
 
     status = controller.status()
     steady = f"steadied {status['steady']:g}" if status["steady"] else "not steadied"
     say(f"{status['source']} -> style {status['style'] or '(none)'} on {status['provider']} at "
         f"{'x'.join(map(str, status['inference_size']))}, {steady} -> {status['output']} "
-        f"{'x'.join(map(str, status['output_size']))} at {settings.fps:g} fps")
+        f"{'x'.join(map(str, status['output_size']))} at {cfg.output.fps:g} fps")
     hotkeys = HotkeyListener.from_config(cfg.hotkeys, controller)
     view = Dashboard(controller) if use_dashboard else LogReporter(controller)
     clean = True

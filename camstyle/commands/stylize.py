@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from camstyle.errors import CamStyleError, ConfigError, ModelError
+from camstyle.stylize import providers
 
 HELP = "stylize an image or video file"
 
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
     parser.add_argument("--steady", type=float, metavar="S",
                         help="steadying of a video, 0 = off ... 0.9 (default: from the config, as the live camera)")
-    parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "directml", "coreml", "cpu"),
+    parser.add_argument("--provider", choices=providers.CHOICES,
                         help="ONNX Runtime execution provider (default: from the config, usually auto)")
     parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
 
@@ -56,18 +57,14 @@ def _pick_style(name: str | None, configured: str):
 
 
 def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int, int]):
+    from camstyle.stylize import autosize
     from camstyle.stylize.providers import select_providers
     from camstyle.stylize.stylizer import Stylizer
 
-    from camstyle.stylize import autosize
-
     multiple = autosize.lcm_multiple(style.size_multiple)
     auto = inference == "auto"
-    stylizer = Stylizer(select_providers(args.provider or cfg.runtime.provider), cfg.runtime.threads,
-                        autosize.ladder(size, multiple)[0] if auto else inference, size, args.strength,
-                        args.preserve_colors, steady=cfg.style.steady if args.steady is None else args.steady,
-                        guided_upscale=cfg.style.guided_upscale if args.guided_upscale is None else args.guided_upscale,
-                        size_multiple=multiple)
+    stylizer = Stylizer(cfg.style, select_providers(cfg.runtime.provider), cfg.runtime.threads,
+                        autosize.ladder(size, multiple)[0] if auto else inference, size, multiple)
     stylizer.load(style)
     if auto:  # as the live camera chooses: the largest ladder size that keeps up at the configured frame rate
         rungs = autosize.ladder(size, multiple)
@@ -111,7 +108,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
                               "Give auto, or width x height, e.g. 640x360.") from None
-    cfg = load_config(args.config)
+    # The file's settings, with this command's: a file is stylized unmirrored, at --strength.
+    cfg = load_config(args.config).with_overrides({
+        "style.strength": args.strength, "style.preserve_colors": args.preserve_colors, "style.mirror": False,
+        "style.steady": args.steady, "style.guided_upscale": args.guided_upscale, "runtime.provider": args.provider})
     source, target = Path(args.input).expanduser(), Path(args.output).expanduser()
     is_image = _check_paths(source, target)
     style = _pick_style(args.style, cfg.style.name)
@@ -148,14 +148,14 @@ def _stylize_image(args, cfg, style, source: Path, target: Path, inference) -> N
 
 def _stylize_video(args, cfg, style, source: Path, target: Path, inference) -> None:
     import cv2
-    from camstyle.config import parse_inference_size
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from camstyle import atomic
+    from camstyle.config import parse_inference_size
     from camstyle.errors import StorageError
-    from camstyle.publish.outputs import RECORD_CODECS
     from camstyle.frames import opencv_quiet
+    from camstyle.publish.outputs import RECORD_CODECS
 
     with opencv_quiet():
         capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG)

@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from camstyle.config import Config, parse_inference_size
 from camstyle.engine.actions import ACTIONS, LEVEL_STEP, LEVELS, _parse_level
 from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
 from camstyle.errors import CamStyleError, ModelError
@@ -35,46 +36,14 @@ STYLES_HINT = ("Train one with `camstyle train PAINTING --name NAME`, or copy a 
 NO_STYLES_NOTICE = "No styles are installed: passing the camera through unstyled. " + STYLES_HINT
 
 
-@dataclass
-class PipelineSettings:
-    """Everything a run needs, from the config file with command-line overrides applied."""
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run was started: what it needs beyond the settings (camstyle.config.Config)."""
 
-    source: str = "auto"
-    camera_size: tuple[int, int] = (1280, 720)
-    camera_fps: float = 30
-    mjpg: bool = True
-    style: str = ""
-    strength: float = 1.0
-    inference_size: str | tuple[int, int] = "auto"  # or a fixed (width, height)
-    guided_upscale: bool = True
-    steady: float = 0.5
-    preserve_colors: bool = False
-    mirror: bool = False
-    output: str = "auto"
-    device: str = ""
-    output_size: tuple[int, int] = (1280, 720)
-    fps: float = 30
-    record_path: str = ""
-    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
-    provider: str = "auto"
-    threads: int = 0
-    backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
+    unattended: bool = False  # started at login or as a service: never plays the demo, waits for a camera
     max_frames: int = 0  # stop after this many published frames (0 = run until stopped)
-    demo_fallback: bool = True  # source "auto" without a camera plays the demo; False: wait for a camera
-
-    @classmethod
-    def from_config(cls, cfg, **extra) -> "PipelineSettings":
-        from camstyle.config import parse_inference_size
-
-        return cls(
-            source=str(cfg.camera.source), camera_size=(cfg.camera.width, cfg.camera.height),
-            camera_fps=cfg.camera.fps, mjpg=cfg.camera.mjpg,
-            style=cfg.style.name, strength=cfg.style.strength,
-            inference_size=parse_inference_size(cfg.style.inference_size), guided_upscale=cfg.style.guided_upscale,
-            steady=cfg.style.steady, preserve_colors=cfg.style.preserve_colors, mirror=cfg.style.mirror,
-            output=cfg.output.kind, device=cfg.output.device, output_size=(cfg.output.width, cfg.output.height),
-            fps=cfg.output.fps, record_path=cfg.output.record_path,
-            provider=cfg.runtime.provider, threads=cfg.runtime.threads, **extra)
+    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
+    virtualcam_backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
 
 
 class Controller:
@@ -83,10 +52,17 @@ class Controller:
     dispatch() may be called from any thread (hotkeys, control channel, dashboard).
     """
 
-    def __init__(self, settings: PipelineSettings, style_dirs: list[tuple[Path, str]] | None = None,
-                 source=None, outputs=None, capture_factory: Callable | None = None,
-                 on_message: Callable[[str], None] | None = None, started_at: float | None = None):
-        self.settings = settings
+    def __init__(self, config: Config, options: RunOptions = RunOptions(),
+                 style_dirs: list[tuple[Path, str]] | None = None, source=None, outputs=None,
+                 capture_factory: Callable | None = None, on_message: Callable[[str], None] | None = None,
+                 started_at: float | None = None):
+        """`source` and `outputs`, when given, are already open and stay the caller's to close;
+        whatever start() opens itself, stop() closes."""
+        self.config = config
+        self.options = options
+        self.output_size = (config.output.width, config.output.height)
+        self.fps = config.output.fps
+        self.inference_setting = parse_inference_size(config.style.inference_size)  # "auto" or (width, height)
         self.style_dirs = style_dirs
         self.capture_factory = capture_factory
         self.on_message = on_message or (lambda text: None)
@@ -134,12 +110,12 @@ class Controller:
         from camstyle.stylize import providers
         from camstyle.stylize.stylizer import Stylizer, inference_shape
 
-        s = self.settings
+        config, options = self.config, self.options
         self._started_at = self._started_at or time.perf_counter()
         opened_source = opened_outputs = None
         try:
-            provider_names = providers.select_providers(s.provider)
-            if s.provider == "auto" and provider_names[0] == "CPUExecutionProvider":
+            provider_names = providers.select_providers(config.runtime.provider)
+            if config.runtime.provider == "auto" and provider_names[0] == "CPUExecutionProvider":
                 # A GPU is there but its provider fails (missing CUDA/cuDNN): worth saying once.
                 for name, works, detail in providers.probe_providers():
                     if not works and name != "cpu" and "no NVIDIA driver" not in detail:
@@ -153,15 +129,14 @@ class Controller:
                 cv2.setNumThreads(1)
             self.styles = styles_mod.discover_styles(self.style_dirs)
             multiple = autosize.lcm_multiple(*(style.size_multiple for style in self.styles))
-            self._rungs = autosize.ladder(s.output_size, multiple)
-            pinned = None if s.inference_size == "auto" else inference_shape(s.inference_size, s.output_size, multiple)
-            self.stylizer = Stylizer(provider_names, s.threads, pinned or self._rungs[0], s.output_size, s.strength,
-                                     s.preserve_colors, s.mirror, on_message=self._notify, steady=s.steady,
-                                     guided_upscale=s.guided_upscale, size_multiple=multiple)
-            wanted = styles_mod.find_style(s.style, self.style_dirs) if s.style else None
+            self._rungs = autosize.ladder(self.output_size, multiple)
+            pinned = None if self.inference_setting == "auto" else \
+                inference_shape(self.inference_setting, self.output_size, multiple)
+            self.stylizer = Stylizer(config.style, provider_names, config.runtime.threads, pinned or self._rungs[0],
+                                     self.output_size, multiple, on_message=self._notify)
+            wanted = styles_mod.find_style(config.style.name, self.style_dirs) if config.style.name else None
             if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
-                self.outputs, notices = open_outputs(s.output, *s.output_size, s.fps, s.device, s.record_path, s.backend,
-                                                     s.overwrite)
+                self.outputs, notices = open_outputs(config.output, options.virtualcam_backend, options.overwrite)
                 opened_outputs = self.outputs
                 for notice in notices:
                     self._notify(notice)
@@ -170,9 +145,8 @@ class Controller:
             loader.start()
             try:
                 if self.source is None:
-                    self.source = opened_source = choose.open_source(s.source, *s.camera_size, s.camera_fps,
-                                                                      s.mjpg, self.capture_factory,
-                                                                      demo_fallback=s.demo_fallback)
+                    self.source = opened_source = choose.open_source(config.camera, self.capture_factory,
+                                                                      unattended=options.unattended)
             finally:
                 loader.join()
             if loaded:
@@ -210,9 +184,9 @@ class Controller:
     def _start_size(self) -> None:
         """The first inference size: the configured one, or (auto) the largest ladder size whose
         stylize time, measured now with the loaded style, fits the budget."""
-        s, rungs = self.settings, self._rungs
-        budget = autosize.budget_ms(s.fps)
-        if s.inference_size != "auto":
+        rungs = self._rungs
+        budget = autosize.budget_ms(self.fps)
+        if self.inference_setting != "auto":
             size = self.stylizer.inference_size
             sizer = autosize.SizeGovernor(rungs, budget, pinned=size,
                                           pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
@@ -314,7 +288,7 @@ class Controller:
     def _capture_loop(self) -> None:
         from camstyle.frames import fit_frame
 
-        width, height = self.settings.output_size
+        width, height = self.output_size
         while not self._stop.is_set():
             cpu0 = time.thread_time()  # CPU time, so waiting for the camera does not count
             try:
@@ -394,7 +368,6 @@ class Controller:
 
     def _set_size(self, value: str | None) -> None:
         """`ctl size auto|WxH`: free the size for the governor, or fix it."""
-        from camstyle.config import parse_inference_size
         from camstyle.stylize.stylizer import inference_shape
 
         hint = "Give auto, or a size like 640x360 (fitted to the output's shape)."
@@ -411,7 +384,7 @@ class Controller:
             else:
                 largest = self._rungs[-1]
                 fitted = inference_shape((min(wanted[0], largest[0]), min(wanted[1], largest[1])),
-                                         self.settings.output_size, self.stylizer.size_multiple)
+                                         self.output_size, self.stylizer.size_multiple)
                 size = self.sizer.pin(fitted, f"fixed at {fitted[0]}x{fitted[1]} by ctl size")
             self.stylizer.inference_size = size
 
@@ -424,7 +397,7 @@ class Controller:
         """What to publish now: a notice, the newest frame, or the previous one again."""
         from camstyle.frames import notice_frame
 
-        width, height = self.settings.output_size
+        width, height = self.output_size
         if self.privacy:
             self._styled.take()
             return notice_frame("Camera off", width, height, "CamStyle privacy mode"), last, False
@@ -443,7 +416,7 @@ class Controller:
         return notice_frame("CamStyle", width, height, "starting the camera"), None, False
 
     def _publish_loop(self) -> None:
-        period = 1.0 / self.settings.fps
+        period = 1.0 / self.fps
         lock = PhaseLock(period)
         base = time.perf_counter()
         tick = 0
@@ -480,7 +453,7 @@ class Controller:
                     self.first_frame_s = time.perf_counter() - self._started_at
             self.stage["publish"].add((time.thread_time() - cpu0) * 1000)
             tick += 1
-            if self.settings.max_frames and self.frames_out >= self.settings.max_frames:
+            if self.options.max_frames and self.frames_out >= self.options.max_frames:
                 self._done.set()
                 break
 
@@ -597,7 +570,7 @@ class Controller:
             "inference_size": list(stylizer.inference_size) if stylizer else [0, 0],
             "size_auto": bool(self.sizer and self.sizer.auto),
             "size_reason": self.sizer.reason if self.sizer else "",
-            "output_size": list(self.settings.output_size),
+            "output_size": list(self.output_size),
             "cpu_percent": self.cpu.percent(),
             "rss_mb": round(rss_mb(), 1),
             "uptime_s": round(now - self._started_at, 2) if self._started_at else 0.0,

@@ -16,14 +16,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING
 
 from camstyle import atomic
 from camstyle.errors import CamStyleError, ConfigError, DeviceError, StorageError
 
-OUTPUT_KINDS = ("auto", "virtualcam", "preview", "record", "null")
+if TYPE_CHECKING:
+    import numpy as np
+
 # Container -> codec that OpenCV's bundled FFmpeg writes everywhere without extra libraries.
 RECORD_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 
@@ -41,6 +41,7 @@ class Output:
     """Receives published frames. send() runs on the publish thread."""
 
     name = "output"
+    label = "the output"  # completes "Using ... instead"
 
     def open(self) -> None:
         pass
@@ -55,11 +56,18 @@ class Output:
     def close(self, clean: bool = True) -> None:
         pass
 
+    @classmethod
+    def from_config(cls, output, backend: str | None = None) -> "Output":
+        """This output for the [output] section (camstyle.config.OutputConfig); `backend` names
+        a pyvirtualcam backend (tests register their own)."""
+        return cls()
+
 
 class NullOutput(Output):
     """Discards frames: for benchmarks and runs that only want statistics."""
 
     name = "null"
+    label = "no output (frames are discarded)"
 
     def __init__(self, reason: str = "") -> None:
         self.frames = 0
@@ -78,6 +86,7 @@ class VirtualCamOutput(Output):
     """
 
     name = "virtualcam"
+    label = "the virtual camera"
 
     def __init__(self, width: int = 1280, height: int = 720, fps: float = 30, device: str = "",
                  backend: str | None = None):
@@ -88,6 +97,10 @@ class VirtualCamOutput(Output):
         self.camera = None
         self._rgb: np.ndarray | None = None
         self._send_size = self.size
+
+    @classmethod
+    def from_config(cls, output, backend: str | None = None) -> "VirtualCamOutput":
+        return cls(output.width, output.height, output.fps, output.device, backend)
 
     def _default_device(self) -> str | None:
         if self.backend or not sys.platform.startswith("linux"):
@@ -101,6 +114,8 @@ class VirtualCamOutput(Output):
         return chosen["path"] if chosen else None
 
     def open(self) -> None:
+        import numpy as np
+
         import pyvirtualcam
 
         if sys.platform == "darwin" and not self.backend:
@@ -137,6 +152,8 @@ class VirtualCamOutput(Output):
     def send(self, frame: np.ndarray) -> None:
         """Frames are never changed once published, so a repeat (the publish tick outrunning the
         stylizer, or a notice frame) reuses the last conversion."""
+        import cv2
+
         if frame is not self._converted:
             self._converted = frame
             if self._send_size != (frame.shape[1], frame.shape[0]):
@@ -173,6 +190,7 @@ class PreviewOutput(Output):
     """A window showing the output; 'q' or Esc (or closing it) stops the run."""
 
     name = "preview"
+    label = "a preview window"
 
     def __init__(self, title: str = "CamStyle preview"):
         self.title = title
@@ -182,6 +200,8 @@ class PreviewOutput(Output):
         self._opened = False
 
     def open(self) -> None:
+        import cv2
+
         if not display_available():
             raise DeviceError("No display to show a preview window on.",
                               "Run CamStyle in a desktop session, or choose --output virtualcam, record or null.")
@@ -198,6 +218,8 @@ class PreviewOutput(Output):
             self._latest = frame
 
     def pump(self) -> bool:
+        import cv2
+
         if not self._opened:
             return True
         with self._lock:
@@ -214,6 +236,8 @@ class PreviewOutput(Output):
         return True
 
     def close(self, clean: bool = True) -> None:
+        import cv2
+
         if self._opened:
             with contextlib.suppress(cv2.error):
                 cv2.destroyWindow(self.title)
@@ -253,6 +277,8 @@ class RecordOutput(Output):
         self._grew_at = 0.0
 
     def open(self) -> None:
+        import cv2
+
         codec = RECORD_CODECS.get(self.path.suffix.lower())
         if codec is None:
             raise ConfigError(f"Cannot record to '{self.path.name}': unsupported file type.",
@@ -368,6 +394,8 @@ def _free_bytes(folder: Path) -> int | None:
 
 def playable(path: Path) -> bool:
     """Whether a finished video file opens and yields a frame (a truncated MP4 does not)."""
+    import cv2
+
     with _opencv_quiet():
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         try:
@@ -408,52 +436,59 @@ def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Pat
     return removed
 
 
-def open_outputs(kind: str = "auto", width: int = 1280, height: int = 720, fps: float = 30, device: str = "",
-                 record_path: str = "", backend: str | None = None,
-                 overwrite: bool = False) -> tuple[list[Output], list[str]]:
-    """Open the configured output (plus a recording when a path is given) -> (outputs, notices).
+# The outputs an [output] kind (and --output) names: adding one is a class and a line here.
+OUTPUTS: dict[str, type[Output]] = {"virtualcam": VirtualCamOutput, "preview": PreviewOutput, "null": NullOutput}
+AUTO_ORDER = ("virtualcam", "preview")  # "auto" takes the first that opens, else publishes nothing
+OUTPUT_KINDS = ("auto", *OUTPUTS, "record")  # "record": the recording alone
 
-    "auto" publishes to the virtual camera if one opens; otherwise it says once how to set
-    one up and shows a preview window if there is a display, else discards frames.
+
+def open_outputs(output, backend: str | None = None, overwrite: bool = False) -> tuple[list[Output], list[str]]:
+    """Open what the [output] section (camstyle.config.OutputConfig) asks for, plus a recording
+    when it names a file -> (outputs, notices). The caller closes them.
+
+    "auto" tries the kinds of AUTO_ORDER in turn and collects why each failed: the virtual camera
+    if one opens, else a preview window if there is a display, else nothing (frames are
+    discarded), saying once why and how to set a virtual camera up.
     """
-    kind = (kind or "auto").strip().lower()
+    kind = (output.kind or "auto").strip().lower()
     if kind not in OUTPUT_KINDS:
         raise ConfigError(f"Unknown output '{kind}'.", f"Use one of: {', '.join(OUTPUT_KINDS)}.")
-    if kind == "record" and not record_path:
+    if kind == "record" and not output.record_path:
         raise ConfigError("Output 'record' needs a file to record to.", "Give --record FILE (e.g. --record out.mp4).")
     notices: list[str] = []
     outputs: list[Output] = []
     try:
-        if record_path:  # first: an unwritable path must fail before any device is taken
-            recorder = RecordOutput(record_path, width, height, fps, overwrite)
+        if output.record_path:  # first: an unwritable path must fail before any device is taken
+            recorder = RecordOutput(output.record_path, output.width, output.height, output.fps, overwrite)
             recorder.open()
             outputs.append(recorder)
             if recorder.notice:
                 notices.append(recorder.notice)
-        if kind == "virtualcam":
-            outputs.insert(0, _opened(VirtualCamOutput(width, height, fps, device, backend)))
-        elif kind == "preview":
-            outputs.insert(0, _opened(PreviewOutput()))
-        elif kind == "null":
-            outputs.insert(0, NullOutput())
+        if kind in OUTPUTS:
+            outputs.insert(0, _opened(OUTPUTS[kind].from_config(output, backend)))
         elif kind == "auto":
-            try:
-                outputs.insert(0, _opened(VirtualCamOutput(width, height, fps, device, backend)))
-            except DeviceError as exc:
-                reason = f"{exc.message} `camstyle setup virtual-camera` sets one up; see `camstyle doctor`."
-                fallback: Output = PreviewOutput() if display_available() else NullOutput(reason)
-                try:
-                    fallback.open()
-                except DeviceError:
-                    fallback = NullOutput(reason)
-                outputs.insert(0, fallback)
-                where = "a preview window" if isinstance(fallback, PreviewOutput) else "no output (frames are discarded)"
-                notices.append(f"{exc.message} Using {where} instead. {exc.hint}")
+            outputs.insert(0, _first_that_opens(output, backend, notices))
     except BaseException:
-        for output in outputs:
-            output.close(clean=False)
+        for opened in outputs:
+            opened.close(clean=False)
         raise
     return outputs, notices
+
+
+def _first_that_opens(output, backend: str | None, notices: list[str]) -> Output:
+    errors: list[DeviceError] = []
+    for kind in AUTO_ORDER:
+        try:
+            chosen = _opened(OUTPUTS[kind].from_config(output, backend))
+        except DeviceError as exc:
+            errors.append(exc)
+            continue
+        if errors:  # the virtual camera did not open: say why, and how to set one up
+            notices.append(f"{errors[0].message} Using {chosen.label} instead. {errors[0].hint}")
+        return chosen
+    first = errors[0]
+    notices.append(f"{first.message} Using {NullOutput.label} instead. {first.hint}")
+    return NullOutput(f"{first.message} `camstyle setup virtual-camera` sets one up; see `camstyle doctor`.")
 
 
 def _opened(output: Output) -> Output:

@@ -175,23 +175,25 @@ class Stylizer:
     any thread (hotkeys, the control channel).
     """
 
-    def __init__(self, providers: list[str] | None = None, threads: int = 0,
+    def __init__(self, look, providers: list[str] | None = None, threads: int = 0,
                  inference_size: tuple[int, int] = (320, 180), output_size: tuple[int, int] = (1280, 720),
-                 strength: float = 1.0, preserve_colors: bool = False, mirror: bool = False,
-                 crossfade_s: float = CROSSFADE_S, on_message: Callable[[str], None] | None = None,
-                 steady: float = 0.0, guided_upscale: bool = False, size_multiple: int = BASE_MULTIPLE):
+                 size_multiple: int = BASE_MULTIPLE, crossfade_s: float = CROSSFADE_S,
+                 on_message: Callable[[str], None] | None = None):
+        """`look` is the [style] section (camstyle.config.StyleConfig): its strength, steady,
+        guided_upscale, preserve_colors and mirror are the starting values of the attributes of
+        those names, which any thread may change later. The caller closes the stylizer."""
         self.providers = providers or ["CPUExecutionProvider"]
         self.threads = threads
         self.output_size = tuple(output_size)
         self.size_multiple = size_multiple
         # Read once per frame by the stylize thread; set from any thread (a tuple is swapped whole).
         self.inference_size = inference_shape(tuple(inference_size), self.output_size, size_multiple)
-        self.guided_upscale = guided_upscale
+        self.guided_upscale = look.guided_upscale
         self._upscaler = GuidedUpscaler()
-        self.strength = float(strength)
-        self.preserve_colors = preserve_colors
-        self.mirror = mirror
-        self.steadier = Steadier(steady)  # runs on the stylize thread; `steady` may be set from any thread
+        self.strength = float(look.strength)
+        self.preserve_colors = look.preserve_colors
+        self.mirror = look.mirror
+        self.steadier = Steadier(look.steady)  # runs on the stylize thread; `steady` may be set from any thread
         self.crossfade_s = crossfade_s
         self.on_message = on_message or (lambda text: None)
         # (network in use, network faded out from or None, fade start): replaced as a whole so

@@ -85,7 +85,7 @@ def test_strength_message_names_key_value_file_and_range():
     ("camera", "height", "720.0", "whole number"),
     ("camera", "mjpg", "1", "true or false"),
     ("camera", "source", '""', '"auto", "demo"'),
-    ("output", "kind", '"file"', '"auto", "virtualcam", "preview", "record", "null"'),
+    ("output", "kind", '"file"', '"auto", "virtualcam", "preview", "null", "record"'),
     ("output", "device", "10", "string"),
     ("runtime", "provider", '"opencl"', '"tensorrt", "cuda", "directml", "coreml", "cpu"'),
     ("runtime", "threads", "-1", "from 0 to 256"),

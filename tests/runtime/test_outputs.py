@@ -11,10 +11,11 @@ import time
 import cv2
 import numpy as np
 import pytest
-
 import virtualcam_backend
-from camstyle.publish import outputs
+
+from camstyle.config import OutputConfig
 from camstyle.errors import ConfigError, DeviceError, StorageError
+from camstyle.publish import outputs
 from camstyle.publish.outputs import NullOutput, PreviewOutput, RecordOutput, VirtualCamOutput, open_outputs
 
 
@@ -212,7 +213,7 @@ def test_a_killed_recordings_temporary_is_cleaned_and_an_existing_file_is_kept(t
     old = time.time() - 3600
     os.utime(stale, (old, old))
     os.utime(unrelated, (old, old))
-    recorders, notices = open_outputs("null", 64, 48, 10, record_path=str(target))
+    recorders, notices = open_outputs(OutputConfig(kind="null", width=64, height=48, fps=10, record_path=str(target)))
     recorder = recorders[1]
     assert recorder.path == tmp_path / "talk-2.mp4"
     assert notices == ["talk.mp4 already exists: recording to talk-2.mp4 instead (--overwrite replaces the file)."]
@@ -221,7 +222,7 @@ def test_a_killed_recordings_temporary_is_cleaned_and_an_existing_file_is_kept(t
         output.close(clean=True)
     assert not stale.exists() and fresh.exists() and unrelated.exists()
     assert target.read_bytes() == b"yesterday's talk" and (tmp_path / "talk-2.mp4").is_file()
-    recorders, notices = open_outputs("null", 64, 48, 10, record_path=str(target), overwrite=True)
+    recorders, notices = open_outputs(OutputConfig(kind="null", width=64, height=48, fps=10, record_path=str(target)), overwrite=True)
     assert recorders[1].path == target and notices == []
     recorders[1].close(clean=False)
     assert target.read_bytes() == b"yesterday's talk"
@@ -250,7 +251,7 @@ def test_auto_falls_back_once_with_the_setup_hint(monkeypatch):
         raise DeviceError("No virtual camera to publish to (none found).", "load v4l2loopback")
 
     monkeypatch.setattr(VirtualCamOutput, "open", no_device)
-    opened, notices = open_outputs("auto", 160, 90, 30)
+    opened, notices = open_outputs(OutputConfig(width=160, height=90))
     assert [o.name for o in opened] == ["null"]
     assert len(notices) == 1 and "load v4l2loopback" in notices[0] and "no output" in notices[0]
     assert opened[0].reason.startswith("No virtual camera to publish to") and "camstyle setup virtual-camera" in opened[0].reason
@@ -262,9 +263,9 @@ def test_record_path_is_checked_before_the_virtual_camera(tmp_path, monkeypatch)
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     with pytest.raises(StorageError):
-        open_outputs("virtualcam", record_path=str(blocker / "out.mp4"))
+        open_outputs(OutputConfig(kind="virtualcam", record_path=str(blocker / "out.mp4")))
     with pytest.raises(ConfigError, match="needs a file"):
-        open_outputs("record")
+        open_outputs(OutputConfig(kind="record"))
 
 
 def test_preview_needs_a_display(monkeypatch):

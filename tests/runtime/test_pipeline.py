@@ -7,20 +7,23 @@ import time
 
 import cv2
 import numpy as np
-import pytest
-
 import onnx_models
+import pytest
 import virtualcam_backend
-from camstyle.stylize import autosize
-from camstyle.engine import controller as controller_module, mailbox
-from camstyle.capture import camera as camera_module, choose
+from run_settings import run_settings
+
+from camstyle.capture import camera as camera_module
+from camstyle.capture import choose
+from camstyle.capture.camera import CameraSource
+from camstyle.capture.clips import SyntheticSource
+from camstyle.engine import controller as controller_module
+from camstyle.engine import mailbox
+from camstyle.engine.controller import Controller
+from camstyle.engine.mailbox import LatestBox, PhaseLock
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.frames import notice_frame
 from camstyle.publish.outputs import Output
-from camstyle.engine.controller import Controller, PipelineSettings
-from camstyle.engine.mailbox import LatestBox, PhaseLock
-from camstyle.capture.camera import CameraSource
-from camstyle.capture.clips import SyntheticSource
+from camstyle.stylize import autosize
 
 STATUS_KEYS = {"style", "styles", "strength", "steady", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
                "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
@@ -98,9 +101,9 @@ def test_file_to_virtual_camera_end_to_end(tmp_path, style_dir):
     clip = tmp_path / "clip.mp4"
     write_clip(clip)
     with virtualcam_backend.registered() as backend:
-        settings = PipelineSettings(source=str(clip), style="swap", output="virtualcam", backend=backend,
+        settings = run_settings(source=str(clip), style="swap", output="virtualcam", virtualcam_backend=backend,
                                     output_size=(320, 180), fps=30, inference_size=(160, 90))
-        with Controller(settings, style_dirs=style_dir) as controller:
+        with Controller(*settings, style_dirs=style_dir) as controller:
             assert wait_until(lambda: controller.frames_out > 5)
             cam = virtualcam_backend.RecordingBackend.latest
             start_count, start = len(cam.times), time.perf_counter()
@@ -169,8 +172,8 @@ def test_lost_camera_reconnects_while_output_keeps_flowing(monkeypatch, style_di
     camera = CameraSource("fake", 64, 36, 30, capture_factory=factory)
     camera.open()
     messages, output = [], LastFrameOutput()
-    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
-    with Controller(settings, style_dirs=style_dir, source=camera, outputs=[output],
+    settings = run_settings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    with Controller(*settings, style_dirs=style_dir, source=camera, outputs=[output],
                     on_message=messages.append) as controller:
         assert wait_until(lambda: controller_module.RECONNECTING in messages)
         lost_at = output.count
@@ -187,10 +190,10 @@ def test_lost_camera_reconnects_while_output_keeps_flowing(monkeypatch, style_di
 
 def test_actions_change_the_running_pipeline(style_dir):
     output = LastFrameOutput()
-    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    settings = run_settings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
     source = SyntheticSource(64, 36, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output]) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[output]) as c:
         status = c.dispatch("status")
         assert STATUS_KEYS <= set(status) and status["styles"] == ["blue", "red", "swap"]
         assert c.dispatch("next")["style"] == "blue"  # wraps around, sorted by name
@@ -234,7 +237,7 @@ def test_actions_change_the_running_pipeline(style_dir):
 
 
 def test_dispatch_is_thread_safe(style_dir):
-    settings = PipelineSettings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36))
+    settings = run_settings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36))
     source = SyntheticSource(64, 36, fps=60)
     source.open()
     errors = []
@@ -246,7 +249,7 @@ def test_dispatch_is_thread_safe(style_dir):
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             errors.append(exc)
 
-    with Controller(settings, style_dirs=style_dir, source=source) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source) as c:
         workers = [threading.Thread(target=hammer, args=(a,)) for a in
                    (["strength_up", "strength_down"], ["mirror", "status"], ["next", "prev"], ["pause", "status"])]
         for w in workers:
@@ -259,10 +262,10 @@ def test_dispatch_is_thread_safe(style_dir):
 
 
 def test_stale_frames_are_dropped_and_counted(style_dir):
-    settings = PipelineSettings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36), fps=10)
+    settings = run_settings(style="swap", output="null", output_size=(64, 36), inference_size=(64, 36), fps=10)
     source = SyntheticSource(64, 36, fps=120)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source) as c:
         assert wait_until(lambda: c.frames_in > 60)
         status = c.status()
     assert status["dropped"] > 20  # published at 10 fps from a 120 fps source
@@ -271,10 +274,10 @@ def test_stale_frames_are_dropped_and_counted(style_dir):
 
 def test_no_styles_passes_the_camera_through_with_a_notice(tmp_path):
     output, messages = LastFrameOutput(), []
-    settings = PipelineSettings(output_size=(64, 36), inference_size=(64, 36))
+    settings = run_settings(output_size=(64, 36), inference_size=(64, 36))
     source = SyntheticSource(64, 36, fps=30)
     source.open()
-    with Controller(settings, style_dirs=[(tmp_path / "none", "user")], source=source, outputs=[output],
+    with Controller(*settings, style_dirs=[(tmp_path / "none", "user")], source=source, outputs=[output],
                     on_message=messages.append) as c:
         assert wait_until(lambda: output.count > 3)
         status = c.status()
@@ -284,8 +287,8 @@ def test_no_styles_passes_the_camera_through_with_a_notice(tmp_path):
 
 
 def test_unknown_style_fails_before_anything_starts(style_dir):
-    settings = PipelineSettings(source="demo", style="nope", output="null")
-    controller = Controller(settings, style_dirs=style_dir)
+    settings = run_settings(source="demo", style="nope", output="null")
+    controller = Controller(*settings, style_dirs=style_dir)
     with pytest.raises(ModelError) as err:
         controller.start()
     assert "blue, red, swap" in err.value.hint
@@ -311,9 +314,9 @@ def test_hung_camera_shows_the_notice_instead_of_freezing(monkeypatch, style_dir
     monkeypatch.setattr(controller_module, "STALE_AFTER_S", 0.3)
     source, output, messages = HangingSource(), LastFrameOutput(), []
     source.open()
-    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36))
+    settings = run_settings(style="swap", output_size=(64, 36), inference_size=(64, 36))
     notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
-    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output],
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[output],
                     on_message=messages.append) as c:
         assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
         assert messages[-1] == controller_module.RECONNECTING and c.status()["message"] == controller_module.RECONNECTING
@@ -321,10 +324,10 @@ def test_hung_camera_shows_the_notice_instead_of_freezing(monkeypatch, style_dir
 
 
 def test_auto_size_is_measured_at_start_and_ctl_size_fixes_and_frees_it(style_dir):
-    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), fps=30)
+    settings = run_settings(style="swap", output="null", output_size=(640, 360), fps=30)
     source = SyntheticSource(640, 360, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source) as c:
         status = c.status()
         assert status["size_auto"] and status["size_reason"].startswith("measured at start")
         assert (320, 184) in c.size_measured and all(ms > 0 for ms in c.size_measured.values())
@@ -346,10 +349,10 @@ def test_auto_size_is_measured_at_start_and_ctl_size_fixes_and_frees_it(style_di
 
 
 def test_a_fixed_inference_size_is_kept(style_dir):
-    settings = PipelineSettings(style="swap", output="null", output_size=(640, 360), inference_size=(448, 252))
+    settings = run_settings(style="swap", output="null", output_size=(640, 360), inference_size=(448, 252))
     source = SyntheticSource(640, 360, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source) as c:
         status = c.status()
     assert status["inference_size"] == [448, 256] and not status["size_auto"] and not c.size_measured
     assert "inference_size setting" in status["size_reason"]
@@ -358,10 +361,10 @@ def test_a_fixed_inference_size_is_kept(style_dir):
 def test_a_style_that_fails_to_load_gets_an_error_reply_and_next_passes_it_by(style_dir):
     folder = style_dir[0][0]
     onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)  # blue, broken, red, swap
-    settings = PipelineSettings(style="blue", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    settings = run_settings(style="blue", output_size=(64, 36), inference_size=(64, 36), fps=30)
     source = SyntheticSource(64, 36, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
         with pytest.raises(ModelError) as caught:
             c.dispatch("next")  # lands on the broken style: says so
         assert "Style 'broken' could not be loaded" in caught.value.message
@@ -383,10 +386,10 @@ def test_the_control_channel_reply_for_a_broken_style_fails(style_dir):
 
     folder = style_dir[0][0]
     onnx_models.install_style("broken", onnx_models.corrupt_model_bytes(), folder)
-    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    settings = run_settings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
     source = SyntheticSource(64, 36, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
         reply = handle_request(c, b'{"action": "style", "value": "broken"}')
     assert reply["ok"] is False and "could not be loaded" in reply["error"] and reply["hint"]
 
@@ -418,10 +421,10 @@ def test_started_unattended_with_no_camera_it_waits_for_one_and_never_plays_the_
             pass
 
     messages, output = [], LastFrameOutput()
-    settings = PipelineSettings(source="auto", demo_fallback=False, style="swap", output_size=(64, 36),
+    settings = run_settings(source="auto", unattended=True, style="swap", output_size=(64, 36),
                                 inference_size=(64, 36), fps=30)
     notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
-    with Controller(settings, style_dirs=style_dir, outputs=[output], capture_factory=lambda device: BrightCapture(),
+    with Controller(*settings, style_dirs=style_dir, outputs=[output], capture_factory=lambda device: BrightCapture(),
                     on_message=messages.append) as c:
         assert any("Waiting for a camera" in m for m in messages)
         assert wait_until(lambda: output.frame is not None and np.array_equal(output.frame, notice))
@@ -442,10 +445,10 @@ def test_a_recording_that_fails_says_so_once_and_the_camera_keeps_running(monkey
     recorder = RecordOutput(tmp_path / "talk.mp4", 64, 36, fps=30)
     recorder.open()
     messages, output = [], LastFrameOutput()
-    settings = PipelineSettings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    settings = run_settings(style="swap", output_size=(64, 36), inference_size=(64, 36), fps=30)
     source = SyntheticSource(64, 36, fps=30)
     source.open()
-    with Controller(settings, style_dirs=style_dir, source=source, outputs=[output, recorder],
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[output, recorder],
                     on_message=messages.append):
         assert wait_until(lambda: output.count > 10)
         free["bytes"] = 2**20

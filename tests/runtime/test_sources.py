@@ -10,11 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from camstyle.capture import base, choose, clips, v4l2
+from camstyle.capture import base
 from camstyle.capture import camera as camera_module
-from camstyle.errors import CamStyleError, DeviceError
+from camstyle.capture import choose, clips, v4l2
 from camstyle.capture.camera import CameraSource
 from camstyle.capture.clips import DemoSource, FileSource, SyntheticSource
+from camstyle.config import CameraConfig
+from camstyle.errors import CamStyleError, DeviceError
 
 
 def write_video(path, frames: int = 12, fps: float = 50, size=(64, 48)) -> list[np.ndarray]:
@@ -192,7 +194,7 @@ def test_synthetic_source_moves():
 
 def test_auto_without_cameras_plays_the_demo_with_a_notice(monkeypatch):
     monkeypatch.setattr(choose, "list_cameras", lambda max_index=8: [])
-    source = choose.open_source("auto")
+    source = choose.open_source(CameraConfig())
     try:
         assert source.kind == "demo" and "demo clip" in source.notice and "no camera found" in source.notice
     finally:
@@ -213,7 +215,7 @@ def test_auto_skips_virtual_cameras_and_broken_ones(monkeypatch):
         return FakeCapture(frames=0 if device == "/dev/video0" else 100)
 
     monkeypatch.setattr(camera_module, "FIRST_FRAME_TIMEOUT_S", 0.1)
-    source = choose.open_source("auto", capture_factory=factory)
+    source = choose.open_source(CameraConfig(), capture_factory=factory)
     assert source.kind == "camera" and source.device == "/dev/video2"
     assert "/dev/video10" not in opened
 
@@ -233,12 +235,12 @@ def test_auto_chosen_camera_is_found_again_under_a_new_device_name(tmp_path, mon
 def test_unattended_a_missing_camera_is_waited_for_and_the_demo_never_played(monkeypatch):
     monkeypatch.setattr(choose, "list_cameras", lambda max_index=8: [])
     monkeypatch.setattr(choose, "DemoSource", None)
-    waiting = choose.open_source("auto", demo_fallback=False)
+    waiting = choose.open_source(CameraConfig(), unattended=True)
     assert waiting.kind == "camera" and waiting.read() is None and "Waiting for a camera" in waiting.notice
     with pytest.raises(DeviceError):
         waiting.open()  # what the pipeline retries with back-off
     monkeypatch.setattr(camera_module, "device_path", lambda device: None)
-    named = choose.open_source("3", demo_fallback=False, capture_factory=lambda device: FakeCapture(opened=False))
+    named = choose.open_source(CameraConfig(source="3"), unattended=True, capture_factory=lambda device: FakeCapture(opened=False))
     assert named.read() is None and "Waiting for the camera" in named.notice
     with pytest.raises(DeviceError):
-        choose.open_source("3", capture_factory=lambda device: FakeCapture(opened=False))  # asked for, in a terminal
+        choose.open_source(CameraConfig(source="3"), capture_factory=lambda device: FakeCapture(opened=False))  # asked for, in a terminal

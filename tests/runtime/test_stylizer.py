@@ -9,14 +9,19 @@ import time
 import cv2
 import numpy as np
 import onnx
+import onnx_models
 import pytest
 
-import onnx_models
-from camstyle.stylize import onnx_graphs
-from camstyle.stylize import providers
+from camstyle.config import StyleConfig
 from camstyle.errors import ConfigError, DeviceError, ModelError
+from camstyle.stylize import onnx_graphs, providers
 from camstyle.stylize.styles import StyleInfo
 from camstyle.stylize.stylizer import StyleModel, Stylizer, inference_shape, keep_colours
+
+
+def plain_look(**values) -> StyleConfig:
+    """The [style] section with steadying and guided upscaling off, unless a test turns them on."""
+    return StyleConfig(**{"steady": 0.0, "guided_upscale": False, **values})
 
 
 def style_file(tmp_path, name, data) -> StyleInfo:
@@ -68,7 +73,7 @@ def test_missing_model_file_is_a_model_error(tmp_path):
 
 def test_process_resizes_blends_and_mirrors(tmp_path):
     swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
-    stylizer = Stylizer(inference_size=(64, 36), output_size=(160, 90))
+    stylizer = Stylizer(plain_look(), inference_size=(64, 36), output_size=(160, 90))
     stylizer.load(swap)
     frame = np.zeros((90, 160, 3), np.uint8)
     frame[..., 0], frame[..., 2] = 220, 20
@@ -95,15 +100,15 @@ def test_steadying_calms_shimmer_and_forgets_across_a_pause(tmp_path):
     frames = [np.clip(still + rng.normal(0, 6, still.shape), 0, 255).astype(np.uint8) for _ in range(10)]
 
     def shimmer(steady: float) -> float:
-        stylizer = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=steady)
+        stylizer = Stylizer(plain_look(steady=steady), inference_size=(160, 90), output_size=(160, 90))
         stylizer.load(swap)
         out = [stylizer.process(f).astype(np.float32) for f in frames]
         return float(np.mean([np.abs(b - a).mean() for a, b in zip(out[2:], out[3:])]))
 
     assert shimmer(0.5) < 0.8 * shimmer(0.0)
-    plain = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=0.0)
+    plain = Stylizer(plain_look(steady=0.0), inference_size=(160, 90), output_size=(160, 90))
     plain.load(swap)
-    stylizer = Stylizer(inference_size=(160, 90), output_size=(160, 90), steady=0.9)
+    stylizer = Stylizer(plain_look(steady=0.9), inference_size=(160, 90), output_size=(160, 90))
     stylizer.load(swap)
     stylizer.process(frames[0])
     assert not np.array_equal(stylizer.process(frames[1]), plain.process(frames[1]))
@@ -113,7 +118,7 @@ def test_steadying_calms_shimmer_and_forgets_across_a_pause(tmp_path):
 
 def test_preserve_colors_keeps_camera_chroma(tmp_path):
     red = style_file(tmp_path, "red", onnx_models.constant_colour_model((1.0, 0.0, 0.0)))
-    stylizer = Stylizer(inference_size=(64, 40), output_size=(64, 40), preserve_colors=True)
+    stylizer = Stylizer(plain_look(preserve_colors=True), inference_size=(64, 40), output_size=(64, 40))
     stylizer.load(red)
     frame = np.full((40, 64, 3), (40, 160, 60), np.uint8)  # a green camera image
     out = stylizer.process(frame)
@@ -129,7 +134,7 @@ def test_style_switch_loads_in_background_and_cross_fades(tmp_path):
     swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
     red = style_file(tmp_path, "red", onnx_models.constant_colour_model((1.0, 0.0, 0.0)))
     messages = []
-    stylizer = Stylizer(inference_size=(64, 36), output_size=(64, 36), crossfade_s=0.3, on_message=messages.append)
+    stylizer = Stylizer(plain_look(), inference_size=(64, 36), output_size=(64, 36), crossfade_s=0.3, on_message=messages.append)
     stylizer.load(swap)
     frame = np.full((36, 64, 3), (200, 100, 30), np.uint8)
     start = time.perf_counter()
@@ -155,7 +160,7 @@ def test_failed_background_load_keeps_current_style(tmp_path):
     swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
     broken = style_file(tmp_path, "broken", onnx_models.corrupt_model_bytes())
     messages = []
-    stylizer = Stylizer(inference_size=(64, 36), output_size=(64, 36), on_message=messages.append)
+    stylizer = Stylizer(plain_look(), inference_size=(64, 36), output_size=(64, 36), on_message=messages.append)
     stylizer.load(swap)
     stylizer.request_style(broken)
     assert stylizer.wait_idle(10)
@@ -165,7 +170,7 @@ def test_failed_background_load_keeps_current_style(tmp_path):
 
 def test_latest_style_request_wins(tmp_path):
     styles = {n: style_file(tmp_path, n, onnx_models.colour_matrix_model()) for n in ("a", "b", "c")}
-    stylizer = Stylizer(inference_size=(64, 36), output_size=(64, 36))
+    stylizer = Stylizer(plain_look(), inference_size=(64, 36), output_size=(64, 36))
     stylizer.load(styles["a"])
     threads = [threading.Thread(target=stylizer.request_style, args=(styles[n],)) for n in ("b", "c")]
     for t in threads:
@@ -242,19 +247,19 @@ def test_the_inference_size_changes_between_frames_without_a_jump(tmp_path):
     rng = np.random.default_rng(1)
     still = cv2.GaussianBlur(rng.integers(0, 256, (180, 320, 3)).astype(np.uint8), (0, 0), 3)
     frames = [np.clip(still + rng.normal(0, 8, still.shape), 0, 255).astype(np.uint8) for _ in range(8)]
-    stylizer = Stylizer(inference_size=(160, 90), output_size=(320, 180), steady=0.9, guided_upscale=True)
+    stylizer = Stylizer(plain_look(steady=0.9, guided_upscale=True), inference_size=(160, 90), output_size=(320, 180))
     stylizer.load(swap)
     before = [stylizer.process(f) for f in frames[:4]]
     stylizer.inference_size = (80, 48)
     after = stylizer.process(frames[4])
     assert after.shape == (180, 320, 3) and after.mean() > 20, "no black or missing frame"
-    fresh = Stylizer(inference_size=(80, 48), output_size=(320, 180), steady=0.9, guided_upscale=True)
+    fresh = Stylizer(plain_look(steady=0.9, guided_upscale=True), inference_size=(80, 48), output_size=(320, 180))
     fresh.load(swap)
     unsteadied = fresh.process(frames[4])
     jump = np.abs(after.astype(np.float32) - before[-1]).mean()
     assert jump < np.abs(unsteadied.astype(np.float32) - before[-1]).mean(), \
         "what the steadier held was carried over to the new size"
-    assert stylizer.measure((160, 96), runs=2) > 0 and Stylizer().measure((64, 40)) == 0.0
+    assert stylizer.measure((160, 96), runs=2) > 0 and Stylizer(plain_look()).measure((64, 40)) == 0.0
 
 
 def test_a_network_gets_sizes_in_its_own_multiple(tmp_path):
