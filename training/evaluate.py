@@ -188,7 +188,7 @@ class VGGScorer:
     def scores(self, outputs: list[np.ndarray], sources: list[np.ndarray], recipe: dict) -> dict[str, float | None]:
         from camstyle.training import losses as L
         from camstyle.training.data import load_style_image
-        from camstyle.training.train import RECIPE
+        from camstyle.training.recipe import RECIPE
 
         torch, vgg = self._state["torch"], self._state["vgg"]
         layers = recipe.get("content_layer", RECIPE.content_layer)

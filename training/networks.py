@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS  # noqa: F401 (re-exported)
+from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS
 
 
 class ConvLayer(nn.Sequential):
@@ -192,7 +192,7 @@ class SharpNet(nn.Module):
         return ClipInward.apply(y) if self.training else y.clamp(0, 1)
 
 
-def build_network(architecture: str = "sharp", output: str = DEFAULT_OUTPUT) -> nn.Module:
+def build_network(architecture: str = DEFAULT_ARCHITECTURE, output: str = DEFAULT_OUTPUT) -> nn.Module:
     """The preset's network; its `config` (plus `size_multiple`) is what export records."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {', '.join(ARCHITECTURES)}")

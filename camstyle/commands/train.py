@@ -96,9 +96,9 @@ def run(args: argparse.Namespace) -> int:
     data.check_writable(paths.data_dir() / "runs" / args.name)
     if not args.no_install:
         data.check_writable(paths.user_styles_dir())
-    from camstyle.training import train
+    from camstyle.training import recipe, train
 
-    overrides = train.parse_settings(args.settings)
+    overrides = recipe.parse_settings(args.settings)
     legacy = {option: getattr(args, option) for option in LEGACY_OPTIONS if getattr(args, option) is not None}
     if args.late_stability:
         legacy["late_stability"] = True

@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 from camstyle import paths  # noqa: E402
 from camstyle.stylize import styles
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
-from camstyle.training import checkpoint, data, export, train  # noqa: E402
+from camstyle.training import checkpoint, data, export, recipe  # noqa: E402
 from camstyle.training.data import synthetic_photo  # noqa: E402
 from camstyle.training.networks import build_network  # noqa: E402
 
@@ -38,7 +38,7 @@ def random_network(architecture: str = "fast", seed: int = 0):
 def fake_checkpoint(architecture: str = "fast") -> dict:
     """What `camstyle train` saves, without the training."""
     images = torch.from_numpy(np.stack([synthetic_photo(320, 184, seed=i) for i in range(2)])).permute(0, 3, 1, 2)
-    return {"name": "mine", "recipe": dataclasses.asdict(dataclasses.replace(train.RECIPE, architecture=architecture)),
+    return {"name": "mine", "recipe": dataclasses.asdict(dataclasses.replace(recipe.RECIPE, architecture=architecture)),
             "model": random_network(architecture).state_dict(), "step": 40, "total_steps": 40, "finished": True,
             "meta": {"title": "Mine", "artist": "An Artist", "year": 1889, "style_image": "painting.jpg", "loss_network": "random"},
             "style": {"sha256": "ab" * 32}, "fixed_images": images.contiguous(), "training_time_s": 12.5,
@@ -88,7 +88,7 @@ def test_export_installs_a_style_the_runtime_finds_and_runs():
     assert style.inference_size == data.INFERENCE_SIZE and meta["onnx_max_abs_diff"] == result.max_abs_diff
     assert (meta["title"], meta["artist"], meta["year"]) == ("Mine", "An Artist", 1889)
     assert meta["architecture"] == "fast" and meta["architecture_config"]["size_multiple"] == 8
-    assert meta["recipe"]["noise_share"] == train.RECIPE.noise_share and meta["steps"] == 40
+    assert meta["recipe"]["noise_share"] == recipe.RECIPE.noise_share and meta["steps"] == 40
     assert meta["style_image_sha256"] == "ab" * 32 and meta["loss_network"] == "random" and meta["stabilized"]
     sample = cv2.imread(str(style.sample_path))
     assert sample is not None and sample.shape == (data.INFERENCE_SIZE[1], data.INFERENCE_SIZE[0], 3)

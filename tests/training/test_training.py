@@ -22,11 +22,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from camstyle.errors import CamStyleError  # noqa: E402
-from camstyle.training import checkpoint, data, flow, losses as L, train  # noqa: E402
+from camstyle.training import checkpoint, data, flow, losses as L, recipe, train, weights  # noqa: E402
 from camstyle.training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
 
 torch.set_num_threads(1)  # 2 threads crawl when the cores are shared; 1 is 5x faster then
-# A complete recipe for tiny runs, independent of the tuned defaults in train.RECIPE.
+# A complete recipe for tiny runs, independent of the tuned defaults in recipe.RECIPE.
 TINY = {"size": 32, "batch": 2, "style_size": 64, "temporal_steps": 0, "lr": 2e-3, "style_weight": 1.0,
         "content_weight": 1.0, "colour_weight": 1.0, "contrast_weight": 0.0, "tv_weight": 0.0, "range_weight": 0.0,
         "noise_share": 0.1, "temporal_share": 0.2}
@@ -203,15 +203,15 @@ def test_sparse_noise_touches_few_pixels_within_the_amplitude():
 
 
 def test_auto_weight_holds_its_share_of_the_loss():
-    weight = train.AutoWeight(0.1)
+    weight = weights.AutoWeight(0.1)
     for _ in range(200):
         w = weight(term=0.002, rest=3.0, auto_shares=0.1)
     assert w * 0.002 / (3.0 + w * 0.002) == pytest.approx(0.1, rel=1e-3)
-    assert train.AutoWeight(0.1, fixed=5.0)(1.0, 1.0, 0.0) == 5.0
+    assert weights.AutoWeight(0.1, fixed=5.0)(1.0, 1.0, 0.0) == 5.0
 
 
 def test_settled_auto_weight_stops_chasing_a_falling_term():
-    chasing, settled = train.AutoWeight(0.2), train.AutoWeight(0.2, settle=20)
+    chasing, settled = weights.AutoWeight(0.2), weights.AutoWeight(0.2, settle=20)
     for _ in range(20):
         start = chasing(term=0.01, rest=3.0, auto_shares=0.2), settled(term=0.01, rest=3.0, auto_shares=0.2)
     assert start[0] == pytest.approx(start[1])
@@ -219,17 +219,17 @@ def test_settled_auto_weight_stops_chasing_a_falling_term():
         w_chasing, w_settled = chasing(term=1e-4, rest=6.0, auto_shares=0.2), settled(term=1e-4, rest=6.0, auto_shares=0.2)
     assert w_settled == pytest.approx(2 * start[1])          # follows the rest of the loss only
     assert w_chasing == pytest.approx(200 * start[0], rel=1e-3)  # follows the term down: 100x more, times 2
-    restored = train.AutoWeight(0.2, settle=20)
+    restored = weights.AutoWeight(0.2, settle=20)
     restored.load_state_dict(settled.state_dict())
     assert restored(term=1e-6, rest=6.0, auto_shares=0.2) == pytest.approx(w_settled)
 
 
 def test_held_auto_weight_ignores_a_spike_in_the_loss():
-    held = train.AutoWeight(0.1, settle=20, hold=True)
+    held = weights.AutoWeight(0.1, settle=20, hold=True)
     for _ in range(20):
         start = held(term=0.01, rest=3.0, auto_shares=0.1)
     assert held(term=1e-4, rest=300.0, auto_shares=0.1) == pytest.approx(start)  # no feedback from the loss
-    restored = train.AutoWeight(0.1, settle=20, hold=True)
+    restored = weights.AutoWeight(0.1, settle=20, hold=True)
     restored.load_state_dict(held.state_dict())
     assert restored(term=1.0, rest=1.0, auto_shares=0.1) == pytest.approx(start)
 
@@ -415,26 +415,26 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
                                     "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):
-        train.resolve_recipe({weight: -1.0}, None, "x")
+        recipe.resolve_recipe({weight: -1.0}, None, "x")
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
 def test_camera_shake_must_be_a_share(share):
     with pytest.raises(CamStyleError, match="camera_shake is a share"):
-        train.resolve_recipe({"camera_shake": share}, None, "x")
+        recipe.resolve_recipe({"camera_shake": share}, None, "x")
 
 
 @pytest.mark.parametrize("shares", [{"noise_share": -0.1}, {"temporal_share": -0.1}, {"noise_share": 0.5, "temporal_share": 0.5}])
 def test_stability_shares_must_leave_room_for_the_style(shares):
     with pytest.raises(CamStyleError, match="add up to less than 1"):
-        train.resolve_recipe(shares, None, "x")
-    assert train.resolve_recipe({"noise_share": 0.03}, None, "x").noise_share == 0.03
+        recipe.resolve_recipe(shares, None, "x")
+    assert recipe.resolve_recipe({"noise_share": 0.03}, None, "x").noise_share == 0.03
 
 
 def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, capsys):
     from camstyle import cli
 
-    assert train.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
+    assert recipe.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"]) == 2
     err = capsys.readouterr().err
     assert "temporal_settle not negative" in err and "Traceback" not in err
@@ -444,7 +444,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
 def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, tiny_vgg, capsys):
     from camstyle import cli
 
-    assert train.resolve_recipe({}, None, "x").noise_settle == 4000
+    assert recipe.resolve_recipe({}, None, "x").noise_settle == 4000
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
     assert "noise_settle and temporal_settle not negative" in err and "Traceback" not in err
@@ -488,7 +488,7 @@ def test_stability_loss_makes_the_output_steadier_under_noise(photos, painting, 
     crops = torch.from_numpy(data.ImageDataset(*data.collect_files([photos]), crop=32).batch(16, data.random.Random(5)))
 
     def sensitivity(state) -> float:
-        net = train.build_network(train.RECIPE.architecture)
+        net = train.build_network(recipe.RECIPE.architecture)
         net.load_state_dict(state["model"])
         net.eval()
         gen = torch.Generator().manual_seed(123)
@@ -517,15 +517,15 @@ def test_resume_continues_exactly_and_the_seed_repeats(photos, painting, tiny_vg
 
 
 def test_video_stage_settings_may_change_until_it_starts():
-    stage1_done = {"recipe": dataclasses.asdict(train.RECIPE), "step": train.RECIPE.steps}
-    assert train.resolve_recipe({"temporal_share": 0.25, "temporal_steps": 400}, stage1_done, "x").temporal_share == 0.25
-    with pytest.raises(CamStyleError, match=rf"temporal_share={train.RECIPE.temporal_share} \(asked: 0.25\)"):
-        train.resolve_recipe({"temporal_share": 0.25}, {**stage1_done, "step": train.RECIPE.steps + 1}, "x")
+    stage1_done = {"recipe": dataclasses.asdict(recipe.RECIPE), "step": recipe.RECIPE.steps}
+    assert recipe.resolve_recipe({"temporal_share": 0.25, "temporal_steps": 400}, stage1_done, "x").temporal_share == 0.25
+    with pytest.raises(CamStyleError, match=rf"temporal_share={recipe.RECIPE.temporal_share} \(asked: 0.25\)"):
+        recipe.resolve_recipe({"temporal_share": 0.25}, {**stage1_done, "step": recipe.RECIPE.steps + 1}, "x")
     with pytest.raises(CamStyleError, match="noise_share"):
-        train.resolve_recipe({"noise_share": 0.05}, stage1_done, "x")
-    assert train.resolve_recipe({"video_content_weight": 0.25}, stage1_done, "x").video_content_weight == 0.25
+        recipe.resolve_recipe({"noise_share": 0.05}, stage1_done, "x")
+    assert recipe.resolve_recipe({"video_content_weight": 0.25}, stage1_done, "x").video_content_weight == 0.25
     with pytest.raises(CamStyleError, match="content_weight"):
-        train.resolve_recipe({"content_weight": 0.5}, stage1_done, "x")  # the image stage's is learnt already
+        recipe.resolve_recipe({"content_weight": 0.5}, stage1_done, "x")  # the image stage's is learnt already
 
 
 def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, tmp_path):
@@ -705,41 +705,41 @@ def test_a_late_stability_run_keeps_its_image_stage_as_the_baseline(photos, pain
 # -- recipes -----------------------------------------------------------------------------------
 
 def test_the_gpu_recipe_is_chosen_on_cuda_and_recipe_files_set_values():
-    assert train.default_recipe_file(torch.device("cuda")) == "gpu"
-    assert train.default_recipe_file(torch.device("cpu")) == train.default_recipe_file(torch.device("mps")) == "default"
-    assert set(train.recipe_names()) >= {"default", "gpu"}
-    gpu = train.resolve_recipe({}, None, "x", "gpu")
-    assert gpu.recipe_file == "gpu" and gpu.batch > train.RECIPE.batch
-    assert train.resolve_recipe({}, None, "x", "default") == train.RECIPE  # the default file sets nothing
-    assert train.resolve_recipe({"batch": 2}, None, "x", "gpu").batch == 2  # options beat the file
+    assert recipe.default_recipe_file(torch.device("cuda")) == "gpu"
+    assert recipe.default_recipe_file(torch.device("cpu")) == recipe.default_recipe_file(torch.device("mps")) == "default"
+    assert set(recipe.recipe_names()) >= {"default", "gpu"}
+    gpu = recipe.resolve_recipe({}, None, "x", "gpu")
+    assert gpu.recipe_file == "gpu" and gpu.batch > recipe.RECIPE.batch
+    assert recipe.resolve_recipe({}, None, "x", "default") == recipe.RECIPE  # the default file sets nothing
+    assert recipe.resolve_recipe({"batch": 2}, None, "x", "gpu").batch == 2  # options beat the file
 
 
 def test_a_recipe_file_of_your_own_and_bad_ones(tmp_path):
     mine = tmp_path / "mine.toml"
     mine.write_text("steps = 123\nstyle_layers = [1, 2, 3, 4]\nlate_stability = false\n")
-    recipe = train.resolve_recipe({}, None, "x", str(mine))
-    assert (recipe.steps, recipe.style_layers, recipe.late_stability) == (123, (1.0, 2.0, 3.0, 4.0), False)
-    assert recipe.recipe_file == str(mine)
+    mine_recipe = recipe.resolve_recipe({}, None, "x", str(mine))
+    assert (mine_recipe.steps, mine_recipe.style_layers, mine_recipe.late_stability) == (123, (1.0, 2.0, 3.0, 4.0), False)
+    assert mine_recipe.recipe_file == str(mine)
     for text, message in [("stepz = 1", "unknown keys: stepz"), ("steps = 'many'", "steps = 'many' is not int"),
                           ("steps = [", "cannot be read"), ("style_layers = [1, 2]", "of 4 numbers"),
                           ("lr = true", "lr = True is not float")]:
         mine.write_text(text)
         with pytest.raises(CamStyleError, match=re.escape(message)):
-            train.resolve_recipe({}, None, "x", str(mine))
+            recipe.resolve_recipe({}, None, "x", str(mine))
     with pytest.raises(CamStyleError, match="no recipe 'nonesuch'") as err:
-        train.resolve_recipe({}, None, "x", "nonesuch")
+        recipe.resolve_recipe({}, None, "x", "nonesuch")
     assert "default" in err.value.hint and "gpu" in err.value.hint
 
 
 def test_set_reads_values_as_toml_and_refuses_unknown_keys():
-    assert train.parse_settings(["steps=10", "lr=0.002", "late-stability=false", "architecture=fast",
+    assert recipe.parse_settings(["steps=10", "lr=0.002", "late-stability=false", "architecture=fast",
                                  "style_layers=[1,1,2,2]"]) == {
         "steps": 10, "lr": 0.002, "late_stability": False, "architecture": "fast", "style_layers": [1, 1, 2, 2]}
     for bad in ("steps", "nonesuch=1", "=3"):
         with pytest.raises(CamStyleError, match="not key=value with a recipe key"):
-            train.parse_settings([bad])
+            recipe.parse_settings([bad])
     with pytest.raises(CamStyleError, match="steps = 'ten' is not int"):
-        train.resolve_recipe(train.parse_settings(["steps=ten"]), None, "x")
+        recipe.resolve_recipe(recipe.parse_settings(["steps=ten"]), None, "x")
 
 
 def test_video_content_weight_changes_the_video_stage_only(photos, painting, tiny_vgg, tmp_path):
@@ -826,14 +826,14 @@ def test_train_command_trains_and_installs_a_style(photos, painting, tiny_vgg, m
     assert "6 training images" in out and "Installed style tiny" in out
     style = find_style("tiny")
     assert (style.artist, style.meta["year"], style.meta["steps"]) == ("Nobody", 1901, 3)
-    recipe = style.meta["recipe"]
-    assert (recipe["lr"], recipe["batch"], recipe["colour_weight"], recipe["contrast_weight"], recipe["tv_weight"]) == (0.001, 1, 2.0, 4.0, 0.5)
+    shipped = style.meta["recipe"]
+    assert (shipped["lr"], shipped["batch"], shipped["colour_weight"], shipped["contrast_weight"], shipped["tv_weight"]) == (0.001, 1, 2.0, 4.0, 0.5)
     assert style.meta["stabilized"]
     assert cli.main(["train", str(painting), "--name", "tiny", "--data", str(photos), "--resume", "--size", "64"]) == 2
     err = capsys.readouterr().err
     assert "different recipe" in err and "size=32 (asked: 64)" in err and "Traceback" not in err
     assert "use recipe settings instead: --set size=64" in err  # an old flag still works, with its new spelling
-    assert recipe["recipe_file"] == "default"
+    assert shipped["recipe_file"] == "default"
     assert cli.main(["train", str(painting), "--name", "base", "--data", str(photos), "--steps", "2", "--size", "32",
                      "--no-stability", "--no-install"]) == 0
     assert "stability" not in read_log("base")[-1] and not (checkpoint.run_dir("base").parent.parent / "styles" / "base.onnx").exists()

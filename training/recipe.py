@@ -1,0 +1,201 @@
+"""What a run learns: the Recipe (every default in one place), recipe files
+(training/recipes/*.toml, a shipped style's JSON recipe too), --set values, and what --resume
+may change."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from camstyle.errors import CamStyleError
+from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS
+from camstyle.training.vgg import LAYERS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides what a run learns: the defaults here are the CPU recipe, and a
+    recipe file (training/recipes/*.toml) changes some of them. --resume refuses to change it,
+    but for the step counts and, until the video stage starts, that stage's settings (VIDEO_STAGE).
+    The measurements behind the defaults are in docs/research/ (cited by file name)."""
+    recipe_file: str = "default"      # the file this recipe started from (training/recipes/NAME.toml)
+    architecture: str = DEFAULT_ARCHITECTURE
+    output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (training/architectures.py)
+    steps: int = 1400                 # stage 1 (images): about 1.1 s a step on 2 CPU cores
+    temporal_steps: int = 900         # stage 2 (video pairs), about 1.2 s a step; skipped when there are no videos
+    size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360
+    batch: int = 1
+    style_size: int = 384             # the painting's longer side for the style targets, px
+    lr: float = 1e-3                  # Adam, constant
+    style_weight: float = 3.0
+    style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
+    content_weight: float = 1.0
+    video_content_weight: float | None = 0.5  # the video stage's content weight (None: content_weight); lower lets a
+                                      # steady network keep more of the painting on close-ups
+    content_layer: str = "relu2_2"
+    colour_weight: float = 1.0
+    contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
+                                      # so without it the stability terms fade the style towards a grey wash
+    tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
+    range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
+    white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
+    stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
+    late_stability: bool = True       # the image stage trains as the baseline does; the noise and temporal terms
+                                      # join in the video stage: the network first learns the painting's strokes,
+                                      # then to hold them still. Without videos the noise term joins from the start.
+    noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
+    noise_share: float = 0.1
+    noise_settle: int = 4000          # its weight holds still after this many steps (0: follows the term; AutoWeight)
+    noise_fraction: float = 0.003
+    noise_amplitude: float = 30 / 255
+    temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
+    temporal_share: float = 0.3       # ... at the start of the temporal stage:
+    temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
+    temporal_pairs: int = 100         # frame pairs taken from each video
+    camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
+                                      # (data.camera_move): holds strokes still on a shaking background
+    seed: int = 0
+
+
+RECIPE = Recipe()
+
+
+RECIPE_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}  # what files and --set may set
+
+
+# May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
+# that still flickers: the automatic weight, measured on the flickery start, is then too light)
+# or with camera shake (one that flickers on a hand-held camera).
+RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "camera_shake"}
+
+
+# ... and these, until the video stage starts
+VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
+
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def default_recipe_file(device: torch.device) -> str:
+    """The GPU recipe on CUDA, the default one elsewhere (MPS included: too slow for the GPU's)."""
+    return "gpu" if device.type == "cuda" else "default"
+
+
+def read_recipe_file(name_or_path: str) -> dict:
+    """A recipe file's values: `name` is a file in training/recipes, anything else a path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml" and "/" not in name_or_path and "\\" not in name_or_path:
+        path = RECIPES_DIR / f"{name_or_path}.toml"
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CamStyleError(f"There is no recipe {name_or_path!r} ({path} does not exist).",
+                            f"Pass a recipe file or one of: {', '.join(recipe_names())}.") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CamStyleError(f"The recipe {path} cannot be read: {exc}.", "Fix the file (TOML: key = value lines).") from None
+    unknown = sorted(set(values) - RECIPE_KEYS)
+    if unknown:
+        raise CamStyleError(f"The recipe {path} has unknown keys: {', '.join(unknown)}.",
+                            f"Recipe keys are: {', '.join(sorted(RECIPE_KEYS))}.")
+    return {**values, "recipe_file": path.stem if path.parent == RECIPES_DIR else str(path)}
+
+
+def parse_settings(settings: list[str]) -> dict:
+    """`--set key=value` pairs; each value is read as TOML (3000, 0.5, true, [1, 1, 1, 1]) or else as text."""
+    values = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in RECIPE_KEYS:
+            raise CamStyleError(f"--set {item!r} is not key=value with a recipe key.",
+                                f"Recipe keys are: {', '.join(sorted(RECIPE_KEYS))}.")
+        try:
+            values[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key] = text.strip()
+    return values
+
+
+def coerce(key: str, value):
+    """A recipe value of the field's type (ints pass as floats), or one clear error."""
+    default = getattr(RECIPE, key)
+    optional = key in ("noise_weight", "temporal_weight", "video_content_weight")
+    ok = value
+    if isinstance(default, bool):
+        ok = value if isinstance(value, bool) else None
+    elif isinstance(default, int):
+        ok = value if isinstance(value, int) and not isinstance(value, bool) else None
+    elif isinstance(default, float) or optional:
+        ok = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    elif isinstance(default, str):
+        ok = value if isinstance(value, str) else None
+    elif isinstance(default, tuple):
+        ok = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) and len(value) == len(default) \
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else None
+    if ok is None:
+        raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {type(default).__name__ if not optional else 'a number'}"
+                            + (f" of {len(default)} numbers" if isinstance(default, tuple) else "") + ".",
+                            "See `camstyle train --help`.")
+    return ok
+
+
+def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_file: str | None = None) -> Recipe:
+    """RECIPE with the recipe file's values and the command's options; on --resume the run's
+    recipe, which they may not change."""
+    known = {f.name for f in dataclasses.fields(Recipe)}
+    base = RECIPE
+    if recipe_file and not previous:
+        base = dataclasses.replace(RECIPE, **{k: coerce(k, v) for k, v in read_recipe_file(recipe_file).items()})
+    if previous:
+        base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
+        base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
+    overrides = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
+    if previous:
+        free = RESUMABLE | (VIDEO_STAGE if previous["step"] <= base.steps else set())
+        changed = [f"{k}={getattr(base, k)!r} (asked: {v!r})" for k, v in overrides.items()
+                   if k not in free and getattr(base, k) != v]
+        if changed:
+            raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
+                                "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
+    recipe = dataclasses.replace(base, **overrides)
+    if not recipe.stability and "late_stability" not in overrides:  # the baseline: no stability terms, early or late
+        recipe = dataclasses.replace(recipe, late_stability=False)
+    problems = []
+    if recipe.architecture not in ARCHITECTURES:
+        problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}")
+    if recipe.output not in OUTPUTS:
+        problems.append(f"the output must be one of {', '.join(OUTPUTS)}")
+    if recipe.size < 16 or recipe.size % 8:
+        problems.append("size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
+    if recipe.content_layer not in LAYERS:
+        problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
+    counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle)
+    if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
+        problems.append("batch and style_size must be positive, "
+                        "steps, temporal_steps, noise_settle and temporal_settle not negative")
+    weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
+    if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
+        problems.append("weights may not be negative and lr must be positive")
+    if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
+        problems.append("noise_share and temporal_share may not be negative and must add up to less than 1")
+    if not 0 <= recipe.camera_shake <= 1:
+        problems.append("camera_shake is a share of the video pairs, from 0 to 1")
+    if recipe.late_stability and not recipe.stability:
+        problems.append("late_stability adds the stability terms late, --no-stability leaves them out: use one")
+    if problems:
+        raise CamStyleError("Invalid training options: " + "; ".join(problems) + ".",
+                            "See `camstyle train --help`.")
+    return recipe

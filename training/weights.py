@@ -1,0 +1,61 @@
+"""Loss-term weights that adapt so a term keeps its share of the total loss (AutoWeight)."""
+
+from __future__ import annotations
+
+import math
+
+
+class AutoWeight:
+    """A loss term's weight, fixed or set so the term is `share` of the total loss.
+
+    The automatic weight is rest / (running geometric mean of the term): this step's rest is
+    known exactly, and the term is smoothed in log space because the stability terms fall by
+    orders of magnitude early in training (a mean of raw values would trail them for hundreds
+    of steps). A falling term thus briefly weighs a little less than its share, never more.
+
+    With `settle`, the term's mean stops following it after that many steps: the weight then
+    scales with the rest of the loss only, so the term can fall to where its pull balances the
+    style's. Chasing a falling term instead raises its pull without end (weight x gradient grows
+    as 1/sqrt(term)), and the temporal stage ran away into a flat, styleless picture.
+
+    With `hold` as well, the weight itself stops at settle (at its recent geometric mean). A weight
+    that scales with the rest of the loss feeds back on itself: a rise in the style loss raises
+    the pull towards a flat picture, which raises the style loss. Runs of the image stage twice
+    the default length diverged that way; a weight held still has no such loop."""
+
+    def __init__(self, share: float, fixed: float | None = None, beta: float = 0.9, settle: int = 0, hold: bool = False):
+        self.share, self.fixed, self.beta, self.settle, self.hold = share, fixed, beta, settle, hold
+        self.log_term = None
+        self.log_weight = None  # with `hold`: the weight's running mean, kept after settle
+        self.updates = 0
+
+    @property
+    def auto(self) -> bool:
+        return self.fixed is None
+
+    def __call__(self, term: float, rest: float, auto_shares: float) -> float:
+        """`rest`: the fixed-weight part of the loss; `auto_shares`: the shares of all automatic terms."""
+        if self.fixed is not None:
+            return self.fixed
+        settled = self.settle and self.updates >= self.settle
+        if settled and self.hold and self.log_weight is not None:
+            return math.exp(self.log_weight)
+        if not settled:
+            self.log_term = self._mean(self.log_term, term)
+            self.updates += 1
+        weight = min(self.share / (1 - auto_shares) * rest / math.exp(self.log_term), 1e9)
+        if self.hold:
+            self.log_weight = self._mean(self.log_weight, weight)
+        return weight
+
+    def _mean(self, log_mean: float | None, value: float) -> float:
+        log_value = math.log(max(value, 1e-12))
+        return log_value if log_mean is None else self.beta * log_mean + (1 - self.beta) * log_value
+
+    def state_dict(self) -> dict:
+        return {"log_term": self.log_term, "log_weight": self.log_weight, "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.log_term = state.get("log_term")
+        self.log_weight = state.get("log_weight")
+        self.updates = state.get("updates", 0)
