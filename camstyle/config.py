@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from camstyle import atomic, paths
+from camstyle.actions import HOTKEY_ACTIONS
 from camstyle.errors import ConfigError
 from camstyle.stylize.steady import MAX_STEADY
 
@@ -231,13 +232,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "enabled": Setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
                                            "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
                                            'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound'),
-        "next_style": Setting("<ctrl>+<alt>+n", _hotkey, ""),
-        "prev_style": Setting("<ctrl>+<alt>+b", _hotkey, ""),
-        "strength_up": Setting("<ctrl>+<alt>+<up>", _hotkey, ""),
-        "strength_down": Setting("<ctrl>+<alt>+<down>", _hotkey, ""),
-        "pause": Setting("<ctrl>+<alt>+s", _hotkey, "Pass the camera through unstyled"),
-        "mirror": Setting("<ctrl>+<alt>+m", _hotkey, ""),
-        "privacy": Setting("<ctrl>+<alt>+o", _hotkey, 'Show a "camera off" frame instead of the camera'),
+        # One setting per action that camstyle.actions gives a hotkey, with that row's default and help.
+        **{action.hotkey.setting: Setting(action.hotkey.default, _hotkey, action.help[:1].upper() + action.help[1:])
+           for action in HOTKEY_ACTIONS},
     },
 }
 
@@ -286,16 +283,10 @@ class RuntimeConfig:
     threads: int = 0
 
 
-@dataclass(frozen=True)
-class HotkeysConfig:
-    enabled: bool = True
-    next_style: str = "<ctrl>+<alt>+n"
-    prev_style: str = "<ctrl>+<alt>+b"
-    strength_up: str = "<ctrl>+<alt>+<up>"
-    strength_down: str = "<ctrl>+<alt>+<down>"
-    pause: str = "<ctrl>+<alt>+s"
-    mirror: str = "<ctrl>+<alt>+m"
-    privacy: str = "<ctrl>+<alt>+o"
+# Fields and defaults: SCHEMA["hotkeys"], which the actions table fills.
+HotkeysConfig = dataclasses.make_dataclass(
+    "HotkeysConfig", [(key, type(s.default), s.default) for key, s in SCHEMA["hotkeys"].items()], frozen=True)
+HotkeysConfig.__module__ = __name__
 
 
 SECTION_TYPES = {"camera": CameraConfig, "style": StyleConfig, "output": OutputConfig,
