@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from camstyle import atomic, paths
+from camstyle.actions import HOTKEY_ACTIONS
 from camstyle.errors import ConfigError
 from camstyle.publish.outputs import OUTPUT_KINDS
 from camstyle.stylize.providers import CHOICES as PROVIDER_CHOICES
@@ -244,19 +245,14 @@ class RuntimeConfig:
     threads: int = setting(0, _whole(0, 256), "CPU threads for inference (0 = automatic)")
 
 
-@dataclass(frozen=True)
-class HotkeysConfig:
-    """Global hotkeys"""
-    enabled: bool = setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
-                                            "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
-                                            'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound')
-    next_style: str = setting("<ctrl>+<alt>+n", _hotkey)
-    prev_style: str = setting("<ctrl>+<alt>+b", _hotkey)
-    strength_up: str = setting("<ctrl>+<alt>+<up>", _hotkey)
-    strength_down: str = setting("<ctrl>+<alt>+<down>", _hotkey)
-    pause: str = setting("<ctrl>+<alt>+s", _hotkey, "Pass the camera through unstyled")
-    mirror: str = setting("<ctrl>+<alt>+m", _hotkey)
-    privacy: str = setting("<ctrl>+<alt>+o", _hotkey, 'Show a "camera off" frame instead of the camera')
+HotkeysConfig = dataclasses.make_dataclass("HotkeysConfig", [
+    ("enabled", bool, setting(True, _boolean, "Global hotkeys (X11, Windows, macOS with Accessibility permission). On Wayland bind\n"
+                                              "`camstyle ctl next`, `camstyle ctl strength +0.1`, ... to desktop shortcuts instead.\n"
+                                              'Key syntax: "<ctrl>+<alt>+n", "<cmd>+<shift>+<f9>"; "" leaves an action unbound')),
+    # One setting per action that camstyle.actions gives a hotkey, with that row's default and help.
+    *[(action.hotkey.setting, str, setting(action.hotkey.default, _hotkey, action.help[:1].upper() + action.help[1:]))
+      for action in HOTKEY_ACTIONS]], frozen=True)
+HotkeysConfig.__module__, HotkeysConfig.__doc__ = __name__, "Global hotkeys"
 
 
 SECTION_TYPES = {"camera": CameraConfig, "style": StyleConfig, "output": OutputConfig,

@@ -1,42 +1,68 @@
-"""Control a running CamStyle from the command line or a desktop shortcut.
-
-  camstyle ctl next | prev            switch to the next / previous style
-  camstyle ctl style NAME             switch to a style by name
-  camstyle ctl strength 0.7           set the strength (0..1), or change it: +0.1, -0.1
-  camstyle ctl steady 0.7             set the steadying (0 = off .. 0.9), or change it: +0.1, -0.1
-  camstyle ctl size 640x360           fix the size the network runs at; `ctl size auto` frees it again
-  camstyle ctl pause                  toggle pass-through (camera unstyled)
-  camstyle ctl mirror                 toggle mirroring
-  camstyle ctl privacy                toggle the "camera off" frame
-  camstyle ctl status [--json]        show what is running
-  camstyle ctl quit                   stop CamStyle
-
-Global hotkeys do not work on Wayland: bind these commands to keyboard shortcuts in your
-desktop's settings instead (e.g. Ctrl+Alt+N -> `camstyle ctl next`).
-"""
+"""Control a running CamStyle from the command line or a desktop shortcut."""
+# The full description, with one line per action, is built from camstyle.actions below.
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 
-from camstyle.stylize.steady import MAX_STEADY
+from camstyle.actions import BY_NAME, CTL_ACTIONS, LEVEL, SIZE, STYLE_NAME, Action
 from camstyle.errors import ConfigError
 
-HELP = "control a running CamStyle (next/prev style, strength, steady, size, pause, privacy, status, quit)"
+ACTIONS = tuple(action.name for action in CTL_ACTIONS)
+HELP = f"control a running CamStyle ({', '.join(ACTIONS)})"
 
-ACTIONS = ("next", "prev", "style", "strength", "steady", "size", "pause", "mirror", "privacy", "status", "quit")
-NEEDS_VALUE = {"style": "a style name, e.g. `camstyle ctl style starry_night`",
-               "strength": "a value from 0 to 1 or a change like +0.1 or -0.1, e.g. `camstyle ctl strength 0.7`",
-               "steady": f"a value from 0 to {MAX_STEADY} or a change like +0.1 or -0.1, e.g. `camstyle ctl steady 0.7`",
-               "size": "auto or a size like 640x360, e.g. `camstyle ctl size auto`"}
-LEVEL_RANGE = {"strength": 1.0, "steady": MAX_STEADY}
+
+@dataclass(frozen=True)
+class _Wording:
+    """How ctl words one kind of value."""
+
+    placeholder: str  # in the usage lines
+    short: str  # in the VALUE argument's help
+    wanted: str  # what a missing or bad value is told to give; {high} is a level's highest value
+    example: str
+
+
+_WORDING = {
+    STYLE_NAME: _Wording("NAME", "a style name", "a style name", "starry_night"),
+    LEVEL: _Wording("LEVEL", "a level or +0.1 / -0.1", "a value from 0 to {high:g} or a change like +0.1 or -0.1", "0.7"),
+    SIZE: _Wording("WxH|auto", "auto or WxH", "auto or a size like 640x360", "auto"),
+}
+
+
+def _wanted(action: Action) -> str:
+    wording = _WORDING[action.value]
+    what = wording.wanted.format(high=action.level.high if action.level else 0)
+    return f"{what}, e.g. `camstyle ctl {action.name} {wording.example}`"
+
+
+NEEDS_VALUE = {action.name: _wanted(action) for action in CTL_ACTIONS if action.value}
+
+
+def _usage() -> str:
+    commands = [f"camstyle ctl {a.name}" + (f" {_WORDING[a.value].placeholder}" if a.value else "") for a in CTL_ACTIONS]
+    width = max(map(len, commands))
+    return "\n".join(f"  {command:<{width}}  {action.help}" for command, action in zip(commands, CTL_ACTIONS))
+
+
+__doc__ = f"""{__doc__}
+
+{_usage()}
+
+--json prints the status after any action as JSON, e.g. `camstyle ctl status --json`.
+Global hotkeys do not work on Wayland: bind these commands to keyboard shortcuts in your
+desktop's settings instead (e.g. Ctrl+Alt+N -> `camstyle ctl next`).
+"""
+
+_VALUE_HELP = "; ".join(
+    f"{wording.short} for " + " and ".join(f"`{a.name}`" for a in CTL_ACTIONS if a.value == kind)
+    for kind, wording in _WORDING.items() if any(a.value == kind for a in CTL_ACTIONS))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=ACTIONS, metavar="ACTION", help="one of: " + ", ".join(ACTIONS))
-    parser.add_argument("value", nargs="?", metavar="VALUE",
-                        help="style name for `style`; a level or +0.1 / -0.1 for `strength` and `steady`; auto or WxH for `size`")
+    parser.add_argument("value", nargs="?", metavar="VALUE", help=_VALUE_HELP)
     parser.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                         help="how long to wait for an answer (default: 5)")
@@ -47,19 +73,20 @@ def _check_value(action: str, value: str | None) -> None:
         raise ConfigError(f"`camstyle ctl {action}` needs {NEEDS_VALUE[action]}.")
     if action not in NEEDS_VALUE and value is not None:
         raise ConfigError(f"`camstyle ctl {action}` takes no value (got {value!r}).", "See `camstyle ctl --help`.")
-    if action == "size":
+    kind = BY_NAME[action].value
+    if kind == SIZE:
         from camstyle.config import parse_inference_size
 
         try:
             parse_inference_size(value)
         except ValueError:
             raise ConfigError(f"Size {value!r} is not valid.", f"Give {NEEDS_VALUE[action]}.") from None
-    if action in LEVEL_RANGE:
+    if kind == LEVEL:
         try:
             number = float(value)
         except ValueError:
             number = float("nan")
-        relative, high = value[:1] in "+-", LEVEL_RANGE[action]
+        relative, high = value[:1] in "+-", BY_NAME[action].level.high
         if number != number or (not relative and not 0 <= number <= high) or (relative and abs(number) > high):
             raise ConfigError(f"{action.capitalize()} {value!r} is not valid.", f"Give {NEEDS_VALUE[action]}.")
 

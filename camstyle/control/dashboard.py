@@ -1,8 +1,9 @@
 """The live terminal view of a running CamStyle, and its plain-log twin for --no-dashboard.
 
 Both only read controller.dispatch("status"), so they show exactly what `camstyle ctl
-status` would. In a terminal the dashboard also takes single-key commands (n/p, +/-,
-space, m, o, q), reading stdin in cbreak mode and restoring the terminal on exit.
+status` would. In a terminal the dashboard also takes the single-key commands that
+camstyle.actions binds (n/p, +/-, space, ...), reading stdin in cbreak mode and restoring
+the terminal on exit.
 """
 
 from __future__ import annotations
@@ -22,21 +23,28 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from camstyle.stylize.steady import MAX_STEADY
+from camstyle import actions
 from camstyle.errors import CamStyleError
+from camstyle.stylize.steady import MAX_STEADY
 
 log = logging.getLogger(__name__)
 
-# Dashboard key -> controller action. Arrow keys work too.
-KEY_ACTIONS = {
-    "n": "next", "right": "next",
-    "p": "prev", "left": "prev",
-    "+": "strength_up", "=": "strength_up", "up": "strength_up",
-    "-": "strength_down", "_": "strength_down", "down": "strength_down",
-    "]": "steady_up", "[": "steady_down",
-    " ": "pause", "m": "mirror", "o": "privacy", "q": "quit",
-}
-KEY_HELP = (("n/p", "style"), ("+/-", "strength"), ("[/]", "steady"), ("space", "pause"), ("m", "mirror"), ("o", "privacy"), ("q", "quit"))
+# Dashboard key -> controller action, and the help line's (keys, label) entries, from camstyle.actions.
+KEY_ACTIONS = {key: action.name for action in actions.ACTIONS if action.keys for key in action.keys.keys}
+_KEY_NAMES = {" ": "space"}
+
+
+def _key_help() -> tuple[tuple[str, str], ...]:
+    """One entry per label, in table order: the first key of each of its actions ("n/p", "style")."""
+    groups: dict[str, list[str]] = {}
+    for action in actions.ACTIONS:
+        if action.keys:
+            groups.setdefault(action.keys.label, []).append(action.keys.keys[0])
+    # A label's keys in character order: n/p, +/-, [/].
+    return tuple(("/".join(_KEY_NAMES.get(key, key) for key in sorted(keys)), label) for label, keys in groups.items())
+
+
+KEY_HELP = _key_help()
 _ESCAPES = {"\x1b[A": "up", "\x1b[B": "down", "\x1b[C": "right", "\x1b[D": "left",
             "\x1bOA": "up", "\x1bOB": "down", "\x1bOC": "right", "\x1bOD": "left"}
 STAGE_COLOURS = {"capture": "cyan", "infer": "magenta", "publish": "green"}

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping
 
+from camstyle import actions
 from camstyle.control.channel import SupportsDispatch
 from camstyle.errors import CamStyleError
 
@@ -18,19 +19,10 @@ log = logging.getLogger(__name__)
 
 
 # Hotkey setting (config [hotkeys]) -> controller action.
-HOTKEY_ACTIONS = {
-    "next_style": "next",
-    "prev_style": "prev",
-    "strength_up": "strength_up",
-    "strength_down": "strength_down",
-    "pause": "pause",
-    "mirror": "mirror",
-    "privacy": "privacy",
-}
+HOTKEY_ACTIONS = {action.hotkey.setting: action.name for action in actions.HOTKEY_ACTIONS}
 
-
-SHORTCUT_ADVICE = ("bind `camstyle ctl next`, `camstyle ctl prev`, `camstyle ctl strength +0.1`, "
-                   "`camstyle ctl pause`, `camstyle ctl privacy` ... to desktop keyboard shortcuts instead")
+SHORTCUT_ADVICE = ("bind " + ", ".join(f"`{actions.ctl_command(action)}`" for action in actions.HOTKEY_ACTIONS)
+                   + " to desktop keyboard shortcuts instead")
 
 
 def hotkey_backend_status() -> tuple[bool, str]:

@@ -1,27 +1,17 @@
-"""The actions a running CamStyle takes from hotkeys, the dashboard and `camstyle ctl`."""
+"""Reading the values actions take (the actions themselves: camstyle.actions)."""
 
 from __future__ import annotations
 
 import math
 
-from camstyle.stylize.steady import MAX_STEADY
+from camstyle.actions import Level
 from camstyle.errors import CamStyleError
 
-ACTIONS = ("next", "prev", "style", "strength", "strength_up", "strength_down", "steady", "steady_up", "steady_down",
-           "size", "pause", "mirror", "privacy",
-           "status", "quit")
 
-
-LEVEL_STEP = 0.1  # what strength_up / steady_down and the like change by
-
-
-# Actions that set a level: (highest value, what the range's ends mean, for the message).
-LEVELS = {"strength": (1.0, "0 (camera only) to 1 (full style)"),
-          "steady": (MAX_STEADY, f"0 (off) to {MAX_STEADY} (steadiest)")}
-
-
-def _parse_level(value: str | None, current: float, what: str, high: float, ends: str) -> float:
-    """A `ctl` value for strength or steady: a level in 0..high, or a change like +0.1 (clamped)."""
+def parse_level(value: str | None, current: float, what: str, level: Level) -> float:
+    """A value for a level action (strength, steady): a level in 0..level.high, or a change like
+    +0.1 that is applied to `current` and clamped to the range. CamStyleError for anything else."""
+    high = level.high
     hint = f"Give 0..{high:g} (e.g. 0.5) or a change like +0.1 or -0.1."
     if value is None or not str(value).strip():
         raise CamStyleError(f"The {what} action needs a value.", hint)
@@ -35,5 +25,5 @@ def _parse_level(value: str | None, current: float, what: str, high: float, ends
     if text[0] in "+-":
         return round(min(high, max(0.0, current + number)), 3)
     if not 0.0 <= number <= high:
-        raise CamStyleError(f"{what.capitalize()} {text} is out of range.", f"Give a value from {ends}.")
+        raise CamStyleError(f"{what.capitalize()} {text} is out of range.", f"Give a value from {level.ends}.")
     return number

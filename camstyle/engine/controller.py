@@ -19,8 +19,9 @@ from typing import Callable
 
 import numpy as np
 
+from camstyle import actions as actions_table
 from camstyle.config import Config, parse_inference_size
-from camstyle.engine.actions import ACTIONS, LEVEL_STEP, LEVELS, _parse_level
+from camstyle.engine.actions import parse_level
 from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
@@ -366,28 +367,6 @@ class Controller:
             if self.sizer is not None:
                 self.sizer.forget_window()
 
-    def _set_size(self, value: str | None) -> None:
-        """`ctl size auto|WxH`: free the size for the governor, or fix it."""
-        from camstyle.stylize.stylizer import inference_shape
-
-        hint = "Give auto, or a size like 640x360 (fitted to the output's shape)."
-        try:
-            wanted = parse_inference_size(str(value or ""))
-        except ValueError:
-            raise CamStyleError(f"'{value}' is not an inference size." if value else "The size action needs a value.",
-                                hint) from None
-        with self._size_lock:
-            if self.sizer is None:
-                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
-            if wanted == "auto":
-                size = self.sizer.free("automatic again (ctl size auto)")
-            else:
-                largest = self._rungs[-1]
-                fitted = inference_shape((min(wanted[0], largest[0]), min(wanted[1], largest[1])),
-                                         self.output_size, self.stylizer.size_multiple)
-                size = self.sizer.pin(fitted, f"fixed at {fitted[0]}x{fitted[1]} by ctl size")
-            self.stylizer.inference_size = size
-
     def size_history(self) -> list[dict]:
         """Every inference size change of the run (time, size, from, reason), oldest first."""
         with self._size_lock:
@@ -501,46 +480,98 @@ class Controller:
         return self.status()
 
     def dispatch(self, action: str, value: str | None = None) -> dict:
-        """Apply one action and return the status after it (see status())."""
-        action = (action or "").strip().lower()
-        level = next((name for name in LEVELS if action in (name, f"{name}_up", f"{name}_down")), None)
-        requested = None  # a style being switched to: the reply waits to say whether it loaded
+        """Apply one action (a row of camstyle.actions) and return the status after it (see status()).
+
+        The row names the method that performs it. Until the stylizer exists only the rows
+        marked while_starting are accepted. A style switch's reply waits for the new style to
+        load, outside the lock, so that other requests go on meanwhile.
+        """
+        name = (action or "").strip().lower()
+        row = actions_table.BY_NAME.get(name)
         with self._dispatch_lock:
-            if self.stylizer is None and action not in ("status", "quit"):
+            if self.stylizer is None and not (row and row.while_starting):
                 raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
-            if action == "next":
-                requested = self._step_style(+1)
-            elif action == "prev":
-                requested = self._step_style(-1)
-            elif action == "style":
-                if not value:
-                    raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
-                self._refresh_styles()
-                requested = styles_mod.find_style(str(value).strip(), self.style_dirs)
-                self.stylizer.request_style(requested)
-                self._forget_size_window()
-            elif level:
-                if action != level:  # strength_up, steady_down, ...
-                    value = f"+{LEVEL_STEP}" if action.endswith("_up") else f"-{LEVEL_STEP}"
-                setattr(self.stylizer, level, _parse_level(value, getattr(self.stylizer, level), level, *LEVELS[level]))
-            elif action == "size":
-                self._set_size(value)
-            elif action == "pause":
-                self.paused = not self.paused
-                self._forget_size_window()
-                self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
-            elif action == "mirror":
-                self.stylizer.mirror = not self.stylizer.mirror
-            elif action == "privacy":
-                self.privacy = not self.privacy
-                self._notify("privacy: camera off" if self.privacy else "camera on")
-            elif action == "quit":
-                self._done.set()
-            elif action != "status":
-                raise CamStyleError(f"Unknown action '{action}'.", f"Use one of: {', '.join(ACTIONS)}.")
+            if row is None:
+                raise CamStyleError(f"Unknown action '{name}'.", f"Use one of: {', '.join(actions_table.NAMES)}.")
+            handler = getattr(self, row.handler)
+            if row.preset is not None:
+                requested = handler(row.preset)
+            elif row.value is not None:
+                requested = handler(value)
+            else:
+                requested = handler()
             if requested is None:
                 return self.status()
-        return self._style_reply(requested)  # outside the lock: status requests go on meanwhile
+        return self._style_reply(requested)
+
+    # Action handlers, named by camstyle.actions; each runs under the dispatch lock and returns
+    # the style it asked to switch to, or None.
+
+    def _do_next(self) -> styles_mod.StyleInfo:
+        return self._step_style(+1)
+
+    def _do_prev(self) -> styles_mod.StyleInfo:
+        return self._step_style(-1)
+
+    def _do_style(self, value: str | None) -> styles_mod.StyleInfo:
+        if not value:
+            raise CamStyleError("The style action needs a style name.", "See `camstyle styles` for the names.")
+        self._refresh_styles()
+        requested = styles_mod.find_style(str(value).strip(), self.style_dirs)
+        self.stylizer.request_style(requested)
+        self._forget_size_window()
+        return requested
+
+    def _do_strength(self, value: str | None) -> None:
+        self._set_level("strength", value)
+
+    def _do_steady(self, value: str | None) -> None:
+        self._set_level("steady", value)
+
+    def _set_level(self, name: str, value: str | None) -> None:
+        """Set the stylizer's level `name` (the action of that name gives its range) from a level or a change."""
+        level = actions_table.BY_NAME[name].level
+        setattr(self.stylizer, name, parse_level(value, getattr(self.stylizer, name), name, level))
+
+    def _do_size(self, value: str | None) -> None:
+        """`ctl size auto|WxH`: free the size for the governor, or fix it."""
+        from camstyle.stylize.stylizer import inference_shape
+
+        hint = "Give auto, or a size like 640x360 (fitted to the output's shape)."
+        try:
+            wanted = parse_inference_size(str(value or ""))
+        except ValueError:
+            raise CamStyleError(f"'{value}' is not an inference size." if value else "The size action needs a value.",
+                                hint) from None
+        with self._size_lock:
+            if self.sizer is None:
+                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
+            if wanted == "auto":
+                size = self.sizer.free("automatic again (ctl size auto)")
+            else:
+                largest = self._rungs[-1]
+                fitted = inference_shape((min(wanted[0], largest[0]), min(wanted[1], largest[1])),
+                                         self.output_size, self.stylizer.size_multiple)
+                size = self.sizer.pin(fitted, f"fixed at {fitted[0]}x{fitted[1]} by ctl size")
+            self.stylizer.inference_size = size
+
+    def _do_pause(self) -> None:
+        self.paused = not self.paused
+        self._forget_size_window()
+        self._notify("paused: camera passes through unstyled" if self.paused else "styling resumed")
+
+    def _do_mirror(self) -> None:
+        self.stylizer.mirror = not self.stylizer.mirror
+
+    def _do_privacy(self) -> None:
+        self.privacy = not self.privacy
+        self._notify("privacy: camera off" if self.privacy else "camera on")
+
+    def _do_status(self) -> None:
+        """Nothing to change: dispatch returns the status."""
+
+    def _do_quit(self) -> None:
+        self._done.set()
 
     def status(self) -> dict:
         stylizer = self.stylizer
