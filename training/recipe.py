@@ -5,6 +5,7 @@ may change."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,10 +96,14 @@ def default_recipe_file(device: torch.device) -> str:
 
 
 def read_recipe_file(name_or_path: str) -> dict:
-    """A recipe file's values: `name` is a file in training/recipes, anything else a path."""
+    """A recipe file's values: `name` is a file in training/recipes, anything else a path: a TOML
+    recipe, or a style's .json, whose "recipe" is the whole recipe it was trained with (a field
+    it lacks was added later, and takes the value that style was trained with: checkpoint.LEGACY_RECIPE)."""
     path = Path(name_or_path)
-    if path.suffix != ".toml" and "/" not in name_or_path and "\\" not in name_or_path:
+    if path.suffix not in (".toml", ".json") and "/" not in name_or_path and "\\" not in name_or_path:
         path = RECIPES_DIR / f"{name_or_path}.toml"
+    if path.suffix == ".json":
+        return _style_recipe(path)
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -111,6 +116,22 @@ def read_recipe_file(name_or_path: str) -> dict:
         raise CamStyleError(f"The recipe {path} has unknown keys: {', '.join(unknown)}.",
                             f"Recipe keys are: {', '.join(sorted(RECIPE_KEYS))}.")
     return {**values, "recipe_file": path.stem if path.parent == RECIPES_DIR else str(path)}
+
+
+def _style_recipe(path: Path) -> dict:
+    from camstyle.training.checkpoint import LEGACY_RECIPE
+
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8")).get("recipe")
+    except FileNotFoundError:
+        raise CamStyleError(f"There is no style file {path}.", "Give a style's .json (see `camstyle styles`) or a recipe file.") from None
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise CamStyleError(f"The style file {path} cannot be read: {exc}.", "Give a style's .json or a TOML recipe file.") from None
+    if not isinstance(recipe, dict):
+        raise CamStyleError(f"The style file {path} has no recipe.",
+                            "Only styles trained by `camstyle train` record theirs; give a TOML recipe file instead.")
+    values = {**LEGACY_RECIPE, **recipe}
+    return {**{key: value for key, value in values.items() if key in RECIPE_KEYS}, "recipe_file": str(path)}
 
 
 def parse_settings(settings: list[str]) -> dict:
@@ -133,6 +154,8 @@ def coerce(key: str, value):
     """A recipe value of the field's type (ints pass as floats), or one clear error."""
     default = getattr(RECIPE, key)
     optional = key in ("noise_weight", "temporal_weight", "video_content_weight")
+    if optional and value is None:  # automatic (weights), or the content weight (video_content_weight)
+        return None
     ok = value
     if isinstance(default, bool):
         ok = value if isinstance(value, bool) else None

@@ -872,3 +872,28 @@ def test_end_to_end_train_export_run_and_eval(tmp_path, photos, painting):
     assert report.returncode == 0, report.stderr
     metrics = json.loads(report.stdout)["clips"][0]["results"]["e2e"]
     assert all(np.isfinite(metrics[k]) for k in ("warping_error", "noise_sensitivity", "style_loss", "content_loss"))
+
+
+def test_a_shipped_style_json_is_a_recipe_that_reproduces_it(tmp_path):
+    """--recipe STYLE.json: the recipe recorded in a style's metadata, fields added since then as
+    that style was trained (off), so the same command trains the same recipe again."""
+    from camstyle import paths
+
+    bundled = sorted(paths.bundled_styles_dir().glob("*.json"))
+    assert bundled
+    for style_file in bundled:
+        stored = json.loads(style_file.read_text())["recipe"]
+        got = recipe.resolve_recipe({}, None, "x", str(style_file))
+        for key, value in stored.items():
+            if key in recipe.RECIPE_KEYS:
+                assert (list(getattr(got, key)) if isinstance(value, list) else getattr(got, key)) == value, (style_file, key)
+        assert got.recipe_file == str(style_file)
+        if "camera_shake" not in stored:
+            assert got.camera_shake == 0.0  # trained before camera shake existed, not with today's default
+    broken = tmp_path / "broken.json"
+    for text, message in [("{", "cannot be read"), ('{"name": "x"}', "has no recipe"), ("[1]", "cannot be read")]:
+        broken.write_text(text)
+        with pytest.raises(CamStyleError, match=message):
+            recipe.resolve_recipe({}, None, "x", str(broken))
+    with pytest.raises(CamStyleError, match="no style file"):
+        recipe.resolve_recipe({}, None, "x", str(tmp_path / "missing.json"))
