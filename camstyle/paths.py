@@ -53,7 +53,7 @@ def control_socket_path() -> Path:
     """The local control channel of a running daemon, reachable by the same user only."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     # XDG_RUNTIME_DIR is the session's own (resolved: it may be a link); the shared temporary
-    # folder's camstyle-UID is checked, never followed, when the daemon starts (controls.py).
+    # folder's camstyle-UID is checked, never followed, when the daemon starts (camstyle/control/channel.py).
     base = Path(runtime).resolve() if runtime and Path(runtime).is_dir() else Path(tempfile.gettempdir()) / f"camstyle-{_user_id()}"
     return base / "camstyle.sock"
 

@@ -39,7 +39,7 @@ DATA_HINT = "Pass --data with any folder of a few hundred photos (COCO is what t
 def quiet_decoding() -> Iterator[None]:
     """Silence OpenCV's and FFmpeg's complaints about broken files (FFmpeg writes straight to
     file descriptor 2): CamStyle counts and reports such files itself. Unlike the runtime's
-    sources.opencv_quiet it redirects the whole process's stderr, so it is for training only."""
+    camstyle.frames.opencv_quiet it redirects the whole process's stderr, so it is for training only."""
     logging = cv2.utils.logging
     previous = logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_SILENT)

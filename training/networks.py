@@ -1,7 +1,7 @@
 """Transform networks (Johnson et al. 2016), mapping RGB in 0..1 to stylized RGB in about 0..1
 (exactly 0..1 with output="clip"). Height and width must be multiples of `size_multiple`.
 
-Two families, presets in training/architectures.py:
+Two families, presets in camstyle/stylize/architectures.py:
 - TransformNet ("reference", Johnson's net, and "fast"): reflection-padded convolutions, instance
   norm everywhere, residual blocks at the coarsest level, nearest-neighbour upsampling + conv.
 - SharpNet ("sharp", the default): built for cost per pixel, so that it can paint at 640x360 on

@@ -1,16 +1,20 @@
 """Keeping long runs from blowing up: gradient spikes are clipped (SpikeClip), and should the
 loss jump all the same, the run goes back to earlier weights (Rollback).
 
-A batch-1 run at a constant learning rate can, rarely, blow up within a few steps after
-thousands of good ones: a burst of gradient spikes pushes Adam one way for a few steps, and
-the style loss climbs from about 0.6 to thousands. Left alone, the run ends there and its
-style paints noise (docs/research/run-that-blew-up.md). The guard watches the style loss in windows of a
-few steps; a window far above the median of the windows before it puts back the weights kept
-at least `every` steps earlier. The data order has moved on by then, so the run does not
-replay the batch that did it. Until there are windows enough for a median, the yardstick is the
-first step's loss, the untrained network's: a healthy run falls from it within a few steps,
-while one with far too high a learning rate (--lr 100) jumps from it by a factor of 1e27 at
-once, and it stops with the clear message rather than training on garbage.
+Why: a batch-1 run at a constant learning rate can, rarely, blow up within a few steps after
+thousands of good ones: a burst of gradient spikes pushes Adam one way for a few steps and the
+style loss climbs by orders of magnitude. Left alone, the run ends there and its style paints
+noise (docs/research/run-that-blew-up.md).
+
+Rollback's contract: it watches the mean style loss over windows of `window` steps; a window
+more than `factor` times the median of the windows before it puts back the weights kept at
+least `every` steps earlier. The data order has moved on by then, so the run does not replay
+the batch that did it. Until there are windows enough for a median, the yardstick is the first
+step's loss, the untrained network's, times `start_factor`: a healthy run falls from it within
+a few steps (and a merely high learning rate overshoots well below that factor, then trains),
+while one with a learning rate far too high leaves it at once. More than `limit` rollbacks,
+or nothing to go back to, stops the run with a message saying how to go on (export the last
+checkpoint, or restart with a lower learning rate) rather than training on garbage.
 """
 from __future__ import annotations
 
@@ -25,11 +29,12 @@ from camstyle.errors import CamStyleError
 class SpikeClip:
     """Clip a gradient far above the recent ones down to `factor` times their median.
 
-    Late in a heavily weighted video stage a run can run away within a few steps without any
-    update being large: replayed step by step, gradient norms of 4-40 times the median (218)
-    came in a burst and the style loss climbed 1.1 → 187 in seven steps. Clipping at three
-    times the median touched 1-5 steps in 100, and this replay and another trained on cleanly
-    (docs/research/gradient-spike-clipping.md). Gradients of ordinary size are untouched.
+    The limit is `factor` times the median norm of the last `history` steps; for the first
+    `warmup` steps nothing is clipped. Gradients of ordinary size are untouched, so clipping
+    only acts on the rare burst of spikes that, late in a heavily weighted video stage, can make
+    a run run away within a few steps without any one update being large. Three times the median
+    clips only a few steps in a hundred and keeps such runs training
+    (docs/research/gradient-spike-clipping.md).
     """
 
     def __init__(self, factor: float = 3.0, history: int = 100, warmup: int = 20):
@@ -58,7 +63,7 @@ class Rollback:
                  limit: int = 3, start_factor: float = 1000.0, name: str = "NAME", saved_step: int = 0):
         self.every, self.window, self.factor, self.limit, self.name = every, window, factor, limit, name
         self.saved_step = saved_step  # the step of the run's checkpoint on disk, if any: the way out when it stops
-        self.start_factor = start_factor  # over the first step's loss: --lr 1e-2 rises 30x, then trains
+        self.start_factor = start_factor  # over the first step's loss: room for a high learning rate's overshoot (run-that-blew-up.md)
         self.start: float | None = None   # the first step's style loss
         self.means: deque[float] = deque(maxlen=history)  # recent windows' mean style loss
         self.current: list[float] = []

@@ -256,9 +256,3 @@ def _list_by_probing(max_index: int) -> list[dict]:
     return cameras
 
 
-# --- files, demo, synthetic ---------------------------------------------------------------
-
-
-# --- choosing a source ---------------------------------------------------------------------
-
-

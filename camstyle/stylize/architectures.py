@@ -24,7 +24,7 @@ DEFAULT_ARCHITECTURE = "sharp"
 #           the gradients that pull it back into range and none that push it further out
 #           (networks.ClipInward): a sigmoid there collapsed whole runs to one colour, and a
 #           pass-through gradient let the losses drift whole areas far past white.
-#           Measured on udnie (docs/research/earlier-findings.md): fewer blown-out highlights, a lower style loss
-#           and steadier video, but less facial detail; so it is an option, not the default.
+#           The trade (docs/research/earlier-findings.md): fewer blown-out highlights, a lower style
+#           loss and steadier video, but less facial detail; so it is an option, not the default.
 OUTPUTS = ("linear", "clip")
 DEFAULT_OUTPUT = "linear"
