@@ -57,8 +57,9 @@ class Controller:
                  style_dirs: list[tuple[Path, str]] | None = None, source=None, outputs=None,
                  capture_factory: Callable | None = None, on_message: Callable[[str], None] | None = None,
                  started_at: float | None = None):
-        """`source` and `outputs`, when given, are already open and stay the caller's to close;
-        whatever start() opens itself, stop() closes."""
+        """`source` and `outputs`, when given, are already open; start() opens the ones not given.
+        From then on the controller owns them: stop() closes them all, given or opened (a failed
+        start() closes only what it opened)."""
         self.config = config
         self.options = options
         self.output_size = (config.output.width, config.output.height)
