@@ -94,7 +94,7 @@ def run_pipeline(cfg, style_dirs, seconds: float) -> dict:
     finally:
         controller.stop()
     status = controller.final_status
-    span = controller.publish_span()
+    span = controller.metrics.publish_span()
     frames_out = status["frames_out"]
     return {
         "style": status["style"], "source": status["source"], "seconds": round(wall, 2),

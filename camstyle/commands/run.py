@@ -99,10 +99,10 @@ def stats_summary(controller, elapsed_s: float) -> dict:
     from camstyle.stats import peak_rss_mb
 
     status = controller.final_status or controller.status()
-    published = controller.publish_span()
+    published = controller.metrics.publish_span()
     return {
         **status,
-        "fps_out": round((controller.frames_out - 1) / published, 2) if published > 0 else 0.0,
+        "fps_out": round((controller.metrics.frames_out - 1) / published, 2) if published > 0 else 0.0,
         "fps_out_window": status["fps_out"],
         "elapsed_s": round(elapsed_s, 2),
         "rss_peak_mb": round(peak_rss_mb(), 1),

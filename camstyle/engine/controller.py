@@ -22,9 +22,10 @@ import numpy as np
 from camstyle import actions as actions_table
 from camstyle.config import Config, parse_inference_size
 from camstyle.engine.actions import parse_level
+from camstyle.engine.assembly import STYLES_HINT, open_parts
 from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
+from camstyle.engine.metrics import RunMetrics
 from camstyle.errors import CamStyleError, ModelError
-from camstyle.stats import CpuMeter, FpsMeter, LatencyWindow, StageTimer, rss_mb
 from camstyle.stylize import autosize
 from camstyle.stylize import styles as styles_mod
 
@@ -32,9 +33,6 @@ STYLE_REPLY_WAIT_S = 3.0  # a style action's reply waits this long for the load,
 STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
 BACKOFF_START_S, BACKOFF_MAX_S = 0.25, 5.0
 RECONNECTING = "camera unavailable - reconnecting"
-STYLES_HINT = ("Train one with `camstyle train PAINTING --name NAME`, or copy a style's .onnx and .json "
-               "into the folder `camstyle styles` shows.")
-NO_STYLES_NOTICE = "No styles are installed: passing the camera through unstyled. " + STYLES_HINT
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,8 @@ class RunOptions:
 class Controller:
     """Owns a run: its source, stylizer, outputs and threads, and the actions that change it.
 
+    start() opens the parts (camstyle.engine.assembly) and starts the capture, stylize and
+    publish threads; the threads feed `metrics` (camstyle.engine.metrics.RunMetrics).
     dispatch() may be called from any thread (hotkeys, control channel, dashboard).
     """
 
@@ -64,7 +64,6 @@ class Controller:
         self.options = options
         self.output_size = (config.output.width, config.output.height)
         self.fps = config.output.fps
-        self.inference_setting = parse_inference_size(config.style.inference_size)  # "auto" or (width, height)
         self.style_dirs = style_dirs
         self.capture_factory = capture_factory
         self.on_message = on_message or (lambda text: None)
@@ -75,11 +74,12 @@ class Controller:
         self._size_lock = threading.Lock()
         self.size_measured: dict[tuple[int, int], float] = {}  # start-up stylize ms per ladder size
         self.styles: list[styles_mod.StyleInfo] = []
+        self._rungs: list[tuple[int, int]] = []  # the size ladder, smallest first
         self.message = ""
         self.notices: deque[str] = deque(maxlen=100)  # recent notices, for --stats and tests
         self.paused = False
         self.privacy = False
-        self.first_frame_s: float | None = None
+        self.metrics = RunMetrics(started_at)  # first_frame_s counts from started_at (default: start())
         self.final_status: dict | None = None
         self._stop = threading.Event()
         self._done = threading.Event()  # the run should end (quit, frame limit, window closed)
@@ -87,141 +87,33 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._captured = LatestBox()
         self._styled = LatestBox()
-        self._started_at = started_at or 0.0  # first_frame_s counts from here (default: start())
         self._last_capture = 0.0
         self._reconnecting = False
         self._stale = False
-        self.fps_in, self.fps_styled, self.fps_out = FpsMeter(), FpsMeter(), FpsMeter()
-        self.latency = LatencyWindow()
-        self.stage = {"capture": StageTimer(), "infer": StageTimer(), "publish": StageTimer()}
-        self.cpu = CpuMeter()
-        self.frames_in = self.frames_styled = self.frames_out = 0
-        self._first_publish = self._last_publish = 0.0
-        self.errors = 0
 
     # -- start and stop ----------------------------------------------------------------------
 
     def start(self) -> "Controller":
-        """Open the outputs and the camera and load the style, then start the threads.
+        """Open the parts, then start the threads.
 
-        Anything the user must fix raises a CamStyleError before a thread starts, with
-        everything closed again. The style loads while the camera opens: both take a while.
+        Anything the user must fix raises a CamStyleError before a thread starts, with what
+        start() opened closed again (see camstyle.engine.assembly.open_parts). The parts are
+        set all at once, stylizer last: until then dispatch() answers "still starting".
         """
-        from camstyle.capture import choose
-        from camstyle.publish.outputs import open_outputs
-        from camstyle.stylize import providers
-        from camstyle.stylize.stylizer import Stylizer, inference_shape
-
-        config, options = self.config, self.options
-        self._started_at = self._started_at or time.perf_counter()
-        opened_source = opened_outputs = None
-        try:
-            provider_names = providers.select_providers(config.runtime.provider)
-            if config.runtime.provider == "auto" and provider_names[0] == "CPUExecutionProvider":
-                # A GPU is there but its provider fails (missing CUDA/cuDNN): worth saying once.
-                for name, works, detail in providers.probe_providers():
-                    if not works and name != "cpu" and "no NVIDIA driver" not in detail:
-                        self._notify(f"the {name} provider cannot run here ({detail}); using the CPU - "
-                                     "see `camstyle doctor`")
-            if provider_names[0] == "CPUExecutionProvider":
-                import cv2
-
-                # Inference already keeps every core busy; OpenCV's own worker threads would only
-                # compete with it (its resizes here take a millisecond or two on one thread).
-                cv2.setNumThreads(1)
-            self.styles = styles_mod.discover_styles(self.style_dirs)
-            multiple = autosize.lcm_multiple(*(style.size_multiple for style in self.styles))
-            self._rungs = autosize.ladder(self.output_size, multiple)
-            pinned = None if self.inference_setting == "auto" else \
-                inference_shape(self.inference_setting, self.output_size, multiple)
-            self.stylizer = Stylizer(config.style, provider_names, config.runtime.threads, pinned or self._rungs[0],
-                                     self.output_size, multiple, on_message=self._notify)
-            wanted = styles_mod.find_style(config.style.name, self.style_dirs) if config.style.name else None
-            if self.outputs is None:  # first: an unwritable recording or a missing device fails fast
-                self.outputs, notices = open_outputs(config.output, options.virtualcam_backend, options.overwrite)
-                opened_outputs = self.outputs
-                for notice in notices:
-                    self._notify(notice)
-            loaded: list[BaseException] = []
-            loader = threading.Thread(target=self._load_style, args=(wanted, loaded), name="camstyle-first-style")
-            loader.start()
-            try:
-                if self.source is None:
-                    self.source = opened_source = choose.open_source(config.camera, self.capture_factory,
-                                                                      unattended=options.unattended)
-            finally:
-                loader.join()
-            if loaded:
-                raise loaded[0]
-            if self.source.notice:
-                self._notify(self.source.notice)
-        except BaseException:
-            if opened_source is not None:
-                opened_source.close()
-                self.source = None
-            for output in opened_outputs or []:
-                output.close(clean=False)
-            if opened_outputs is not None:
-                self.outputs = None
-            if self.stylizer is not None:
-                self.stylizer.close()
-            raise
+        self.metrics.begin()
+        parts = open_parts(self.config, self.options, self.style_dirs, self._notify, self.source, self.outputs,
+                           self.capture_factory)
+        self.source, self.outputs, self.styles, self._rungs = parts.source, parts.outputs, parts.styles, parts.rungs
+        self.size_measured = parts.size_measured
+        with self._size_lock:
+            self.sizer = parts.sizer
+        self.stylizer = parts.stylizer
         for name, loop in (("capture", self._capture_loop), ("stylize", self._stylize_loop),
                            ("publish", self._publish_loop)):
             thread = threading.Thread(target=self._supervised, args=(name, loop), name=f"camstyle-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
-
-    def _load_style(self, wanted: styles_mod.StyleInfo | None, errors: list[BaseException]) -> None:
-        try:
-            if wanted is not None:
-                self.stylizer.load(wanted)
-            else:
-                self._load_first_working_style()
-            self._start_size()
-        except BaseException as exc:  # handed to start(), which raises it
-            errors.append(exc)
-
-    def _start_size(self) -> None:
-        """The first inference size: the configured one, or (auto) the largest ladder size whose
-        stylize time, measured now with the loaded style, fits the budget."""
-        rungs = self._rungs
-        budget = autosize.budget_ms(self.fps)
-        if self.inference_setting != "auto":
-            size = self.stylizer.inference_size
-            sizer = autosize.SizeGovernor(rungs, budget, pinned=size,
-                                          pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
-        elif self.stylizer.model is None:
-            sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure")
-        else:
-            index, measured = autosize.choose(rungs, self.stylizer.measure, budget,
-                                              gpu=autosize.is_gpu(self.stylizer.provider))
-            self.size_measured = measured
-            rung = rungs[index]
-            sizer = autosize.SizeGovernor(rungs, budget, index, autosize.expected_times(rungs, measured),
-                                          reason=f"measured at start: {rung[0]}x{rung[1]} stylizes in "
-                                                 f"{measured[rung]:.0f} ms, budget {budget:.0f} ms")
-        with self._size_lock:
-            self.sizer = sizer
-            self.stylizer.inference_size = sizer.size
-
-    def _load_first_working_style(self) -> None:
-        """No style named: the first one that loads; a broken one is skipped with a notice."""
-        if not self.styles:
-            self._notify(NO_STYLES_NOTICE)
-            return
-        problems = []
-        for style in self.styles:
-            try:
-                self.stylizer.load(style)
-            except ModelError as exc:
-                problems.append(exc)
-                self._notify(f"skipping style '{style.name}': {exc.message}")
-                continue
-            return
-        raise ModelError(f"None of the installed styles can be loaded ({len(problems)} tried).",
-                         problems[0].hint)
 
     def stop(self, clean: bool = True) -> None:
         """Stop the threads and release camera and outputs (a clean stop keeps recordings)."""
@@ -283,7 +175,7 @@ class Controller:
                 loop()
                 return
             except Exception as exc:
-                self.errors += 1
+                self.metrics.error()
                 self._notify(f"{name} restarted after an error: {type(exc).__name__}: {exc}")
                 self._stop.wait(0.2)
 
@@ -305,10 +197,8 @@ class Controller:
             now = time.perf_counter()
             image = fit_frame(image, width, height)  # returns a frame already at the size as it is
             self._last_capture = now
-            self.frames_in += 1
-            self.fps_in.tick(now)
             self._captured.put(Frame(image, now))
-            self.stage["capture"].add((time.thread_time() - cpu0) * 1000)
+            self.metrics.captured(now, (time.thread_time() - cpu0) * 1000)
 
     def _reconnect(self) -> None:
         """Reopen a lost source with exponential back-off; frames keep flowing meanwhile."""
@@ -337,17 +227,14 @@ class Controller:
             try:
                 image = self.stylizer.process(frame.image, passthrough=not stylize)
             except Exception as exc:  # a failing network must not stop the camera
-                self.errors += 1
-                if self.errors == 1 or self.errors % 100 == 0:
+                errors = self.metrics.error()
+                if errors == 1 or errors % 100 == 0:
                     self._notify(f"stylizing failed ({type(exc).__name__}: {exc}); passing the camera through")
                 image, stylize = self.stylizer.process(frame.image, passthrough=True), False
             now = time.perf_counter()
-            if stylize:
-                self.stage["infer"].add((now - start) * 1000)
-                if judged and not self.stylizer.fading:
-                    self._judge_size((now - start) * 1000)
-            self.frames_styled += 1
-            self.fps_styled.tick(now)
+            if judged and not self.stylizer.fading:
+                self._judge_size((now - start) * 1000)
+            self.metrics.styled(now, (now - start) * 1000 if stylize else None)
             self._styled.put(Frame(image, frame.t_capture, now, stylize))
 
     def _judge_size(self, ms: float) -> None:
@@ -415,36 +302,26 @@ class Controller:
                 try:
                     output.send(image)
                 except CamStyleError as exc:  # an output that stopped itself (a recording on a full disk)
-                    self.errors += 1
+                    self.metrics.error()
                     self._notify(f"{exc.message} {exc.hint or ''}".strip())
                 except Exception as exc:  # one failing output must not stop the others
-                    self.errors += 1
-                    if self.errors == 1 or self.errors % 100 == 0:
+                    errors = self.metrics.error()
+                    if errors == 1 or errors % 100 == 0:
                         self._notify(f"{output.name} failed: {type(exc).__name__}: {exc}")
-            self.frames_out += 1
-            self.fps_out.tick(now)
-            self._last_publish = now
-            if self.frames_out == 1:
-                self._first_publish = now
             if fresh and last is not None:
-                self.latency.add((time.perf_counter() - last.t_capture) * 1000)
+                self.metrics.delivered(last, time.perf_counter())
                 lock.observe(last.t_ready, base)
-                if last.stylized and self.first_frame_s is None:
-                    self.first_frame_s = time.perf_counter() - self._started_at
-            self.stage["publish"].add((time.thread_time() - cpu0) * 1000)
+            published = self.metrics.published(now, (time.thread_time() - cpu0) * 1000)
             tick += 1
-            if self.options.max_frames and self.frames_out >= self.options.max_frames:
+            if self.options.max_frames and published >= self.options.max_frames:
                 self._done.set()
                 break
 
     # -- actions -----------------------------------------------------------------------------
 
-    def publish_span(self) -> float:
-        """Seconds between the first and the last published frame."""
-        return self._last_publish - self._first_publish
-
     @property
     def dropped(self) -> int:
+        """Frames that a newer one replaced before the next thread took them."""
         return self._captured.dropped + self._styled.dropped
 
     def _refresh_styles(self) -> list[styles_mod.StyleInfo]:
@@ -483,9 +360,9 @@ class Controller:
     def dispatch(self, action: str, value: str | None = None) -> dict:
         """Apply one action (a row of camstyle.actions) and return the status after it (see status()).
 
-        The row names the method that performs it. Until the stylizer exists only the rows
-        marked while_starting are accepted. A style switch's reply waits for the new style to
-        load, outside the lock, so that other requests go on meanwhile.
+        The row names the method that performs it. Until start() has set the parts (the
+        stylizer last) only the rows marked while_starting are accepted. A style switch's reply
+        waits for the new style to load, outside the lock, so that other requests go on meanwhile.
         """
         name = (action or "").strip().lower()
         row = actions_table.BY_NAME.get(name)
@@ -545,8 +422,6 @@ class Controller:
             raise CamStyleError(f"'{value}' is not an inference size." if value else "The size action needs a value.",
                                 hint) from None
         with self._size_lock:
-            if self.sizer is None:
-                raise CamStyleError("CamStyle is still starting.", "Try again in a moment.")
             if wanted == "auto":
                 size = self.sizer.free("automatic again (ctl size auto)")
             else:
@@ -575,6 +450,8 @@ class Controller:
         self._done.set()
 
     def status(self) -> dict:
+        """The run as the dashboard, `ctl status` and --stats read it; callable from any thread,
+        before start() too (the parts not yet open read as empty)."""
         stylizer = self.stylizer
         now = time.perf_counter()
         return {
@@ -589,23 +466,12 @@ class Controller:
             "source": self.source.name if self.source else "",
             "output": " + ".join(o.name for o in self.outputs or []),
             "not_published": next((o.reason for o in self.outputs or [] if getattr(o, "reason", "")), ""),
-            "fps_in": round(self.fps_in.rate(now), 2),
-            "fps_styled": round(self.fps_styled.rate(now), 2),
-            "fps_out": round(self.fps_out.rate(now), 2),
-            "latency_ms": self.latency.summary(),
-            "stage_ms": {name: round(timer.value, 2) for name, timer in self.stage.items()},
-            "dropped": self.dropped,
-            "frames_in": self.frames_in,
-            "frames_styled": self.frames_styled,
-            "frames_out": self.frames_out,
+            **self.metrics.flow(now, self.dropped),
             "input_size": list(self.source.size) if self.source else [0, 0],
             "inference_size": list(stylizer.inference_size) if stylizer else [0, 0],
             "size_auto": bool(self.sizer and self.sizer.auto),
             "size_reason": self.sizer.reason if self.sizer else "",
             "output_size": list(self.output_size),
-            "cpu_percent": self.cpu.percent(),
-            "rss_mb": round(rss_mb(), 1),
-            "uptime_s": round(now - self._started_at, 2) if self._started_at else 0.0,
-            "first_frame_s": round(self.first_frame_s, 3) if self.first_frame_s is not None else None,
+            **self.metrics.usage(now),
             "message": self.message,
         }

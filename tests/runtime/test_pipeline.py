@@ -104,7 +104,7 @@ def test_file_to_virtual_camera_end_to_end(tmp_path, style_dir):
         settings = run_settings(source=str(clip), style="swap", output="virtualcam", virtualcam_backend=backend,
                                     output_size=(320, 180), fps=30, inference_size=(160, 90))
         with Controller(*settings, style_dirs=style_dir) as controller:
-            assert wait_until(lambda: controller.frames_out > 5)
+            assert wait_until(lambda: controller.metrics.frames_out > 5)
             cam = virtualcam_backend.RecordingBackend.latest
             start_count, start = len(cam.times), time.perf_counter()
             time.sleep(1.5)
@@ -179,8 +179,8 @@ def test_lost_camera_reconnects_while_output_keeps_flowing(monkeypatch, style_di
         lost_at = output.count
         assert wait_until(lambda: "camera reconnected" in messages, timeout=5)
         back_at = output.count
-        frames_before = controller.frames_in
-        assert wait_until(lambda: controller.frames_in > frames_before + 5 and output.count > back_at + 5)
+        frames_before = controller.metrics.frames_in
+        assert wait_until(lambda: controller.metrics.frames_in > frames_before + 5 and output.count > back_at + 5)
     assert factory.opens == 4  # first open, two failed reopens, then back
     assert back_at - lost_at >= 5  # publishing went on while the camera was away ...
     notice = notice_frame(controller_module.RECONNECTING, 64, 36, "CamStyle keeps trying")
@@ -257,7 +257,7 @@ def test_dispatch_is_thread_safe(style_dir):
         for w in workers:
             w.join()
         status = c.dispatch("status")
-        assert c.frames_out > 0
+        assert c.metrics.frames_out > 0
     assert not errors and 0.0 <= status["strength"] <= 1.0
 
 
@@ -266,7 +266,7 @@ def test_stale_frames_are_dropped_and_counted(style_dir):
     source = SyntheticSource(64, 36, fps=120)
     source.open()
     with Controller(*settings, style_dirs=style_dir, source=source) as c:
-        assert wait_until(lambda: c.frames_in > 60)
+        assert wait_until(lambda: c.metrics.frames_in > 60)
         status = c.status()
     assert status["dropped"] > 20  # published at 10 fps from a 120 fps source
     assert status["frames_out"] < status["frames_in"]
@@ -341,8 +341,8 @@ def test_auto_size_is_measured_at_start_and_ctl_size_fixes_and_frees_it(style_di
         for bad in (None, "", "big", "0x0"):
             with pytest.raises(CamStyleError):
                 c.dispatch("size", bad)
-        frames = c.frames_styled
-        assert wait_until(lambda: c.frames_styled > frames + 3), "frames keep coming through the changes"
+        frames = c.metrics.frames_styled
+        assert wait_until(lambda: c.metrics.frames_styled > frames + 3), "frames keep coming through the changes"
         history = c.size_history()
     assert [h["size"] for h in history[1:4]] == [[320, 184], [640, 360], history[3]["size"]]
     assert history[0]["from"] is None and history[1]["from"] == list(status["inference_size"])
