@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from camstyle.config import load_config
-    from camstyle.engine.controller import RunOptions
+    from camstyle.engine.assembly import RunOptions
 
     if args.frames is not None and args.frames < 1:
         raise ConfigError(f"--frames {args.frames} must be at least 1.")

@@ -19,7 +19,6 @@ from camstyle.stylize import styles as styles_mod
 
 if TYPE_CHECKING:
     from camstyle.capture.base import Source
-    from camstyle.engine.controller import RunOptions
     from camstyle.publish.outputs import Output
     from camstyle.stylize.stylizer import Stylizer
 
@@ -39,6 +38,16 @@ class Parts:
     rungs: list[tuple[int, int]]  # the size ladder, smallest first
     sizer: autosize.SizeGovernor
     size_measured: dict[tuple[int, int], float] = field(default_factory=dict)  # start-up stylize ms per size
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run was started: what it needs beyond the settings (camstyle.config.Config)."""
+
+    unattended: bool = False  # started at login or as a service: never plays the demo, waits for a camera
+    max_frames: int = 0  # stop after this many published frames (0 = run until stopped)
+    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
+    virtualcam_backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
 
 
 def open_parts(config: Config, options: RunOptions, style_dirs: list[tuple[Path, str]] | None,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +21,7 @@ import numpy as np
 from camstyle import actions as actions_table
 from camstyle.config import Config, parse_inference_size
 from camstyle.engine.actions import parse_level
-from camstyle.engine.assembly import STYLES_HINT, open_parts
+from camstyle.engine.assembly import STYLES_HINT, RunOptions, open_parts
 from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
 from camstyle.engine.metrics import RunMetrics
 from camstyle.errors import CamStyleError, ModelError
@@ -33,16 +32,6 @@ STYLE_REPLY_WAIT_S = 3.0  # a style action's reply waits this long for the load,
 STALE_AFTER_S = 1.5  # no camera frame for this long: show the reconnecting notice
 BACKOFF_START_S, BACKOFF_MAX_S = 0.25, 5.0
 RECONNECTING = "camera unavailable - reconnecting"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How a run was started: what it needs beyond the settings (camstyle.config.Config)."""
-
-    unattended: bool = False  # started at login or as a service: never plays the demo, waits for a camera
-    max_frames: int = 0  # stop after this many published frames (0 = run until stopped)
-    overwrite: bool = False  # a recording may replace an existing file (else it takes a numbered name)
-    virtualcam_backend: str | None = None  # a pyvirtualcam backend name (tests register their own)
 
 
 class Controller:

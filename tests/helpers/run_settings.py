@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from camstyle.config import Config
-from camstyle.engine.controller import RunOptions
+from camstyle.engine.assembly import RunOptions
 
 KEYS = {"source": "camera.source", "style": "style.name", "strength": "style.strength",
         "inference_size": "style.inference_size", "guided_upscale": "style.guided_upscale", "steady": "style.steady",
