@@ -144,17 +144,23 @@ class SharpNet(nn.Module):
       or sub-pixel head is cheaper, but it lets the network build a 2-pixel pattern into every
       output, which the VGG style loss rewards and the eye reads as a grid. Few channels at full
       resolution: there the upsampling and the convolution are memory-bound.
+      That head is linear after the upsampling, so it paints nothing finer than the half-resolution
+      features. With `head_mix` channels its 3x3 convolution is followed by a ReLU and a 1x1 to RGB:
+      one non-linearity at full resolution, for strokes at the output's own scale.
     Reflection padding (zero padding lets the network find the frame's border and paint bands
     along it), except in the head's last convolution, where a padding copy at full resolution
     would cost more than the convolution and one pixel of border does not matter.
     """
 
-    def __init__(self, widths=(16, 32, 64), blocks: int = 4, expand: int = 2, output: str = DEFAULT_OUTPUT):
+    def __init__(self, widths=(16, 32, 64), blocks: int = 4, expand: int = 2, output: str = DEFAULT_OUTPUT,
+                 head_mix: int = 0):
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"unknown output {output!r}; choose from {', '.join(OUTPUTS)}")
         c1, c2, c3 = widths
         self.config = {"family": "sharp", "widths": [c1, c2, c3], "blocks": blocks, "expand": expand, "output": output}
+        if head_mix:
+            self.config["head_mix"] = head_mix
 
         def conv(c_in, c_out, kernel, stride=1, groups=1):
             return nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2 if kernel > 1 else 0, groups=groups,
@@ -170,7 +176,11 @@ class SharpNet(nn.Module):
         self.mix2 = nn.Sequential(conv(c2, c2, 3), nn.InstanceNorm2d(c2, affine=True), relu())
         self.up2 = nn.Sequential(conv(c2, c1, 1), up())
         self.mix1 = nn.Sequential(conv(c1, c1, 3), nn.InstanceNorm2d(c1, affine=True), relu())
-        self.head = nn.Sequential(conv(c1, HEAD_CHANNELS, 1), up(), nn.Conv2d(HEAD_CHANNELS, 3, 3, padding=1))
+        if head_mix:  # a non-linearity at full resolution: detail finer than the half-resolution features
+            self.head = nn.Sequential(conv(c1, HEAD_CHANNELS, 1), up(), nn.Conv2d(HEAD_CHANNELS, head_mix, 3, padding=1),
+                                      relu(), nn.Conv2d(head_mix, 3, 1))
+        else:
+            self.head = nn.Sequential(conv(c1, HEAD_CHANNELS, 1), up(), nn.Conv2d(HEAD_CHANNELS, 3, 3, padding=1))
         nn.init.constant_(self.head[-1].bias, 0.5)  # start near mid-grey, not black: steadier early training
 
     size_multiple = 8

@@ -9,12 +9,14 @@ same network as an ONNX graph (camstyle.stylize.onnx_graphs) without importing t
              (depthwise) blocks at 1/8, bilinear upsampling with U-Net skips, and few channels
              at full resolution, where the memory-bound layers (upsampling, padding copies,
              norms) cost more than the convolutions.
+  sharp_fine sharp with a non-linearity at full resolution in the head (docs/research/sharp-fine-head.md).
 """
 
 ARCHITECTURES = {
     "reference": {"widths": (32, 64, 128), "res_blocks": 5, "edge_kernel": 9, "stem_stride": 1},
     "fast": {"widths": (16, 32, 64), "res_blocks": 3, "edge_kernel": 5, "stem_stride": 2, "skips": True},
     "sharp": {"family": "sharp", "widths": (16, 32, 64), "blocks": 4, "expand": 2},
+    "sharp_fine": {"family": "sharp", "widths": (16, 32, 64), "blocks": 4, "expand": 2, "head_mix": 8},
 }
 DEFAULT_ARCHITECTURE = "sharp"
 
