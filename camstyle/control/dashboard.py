@@ -225,8 +225,9 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
                  border_style="magenta", padding=(0, 1), width=PANEL_WIDTH)
 
 
-def status_line(status: dict) -> str:
-    """The one-line form for logs: style, strength, steadying, fps, latency, drops, flags, notice."""
+def status_line(status: dict, said: frozenset[str] = frozenset()) -> str:
+    """The one-line form for logs: style, strength, steadying, fps, latency, drops, flags, notice.
+    Texts in `said` (told in an earlier line) are not repeated: "nothing is published" stays, without its reason."""
     latency = status.get("latency_ms") or {}
     flags = [flag for flag in ("paused", "mirror", "privacy") if status.get(flag)]
     line = (f"style {status.get('style') or '-'} {_number(status, 'strength'):.2f} steady {_number(status, 'steady'):.2f}"
@@ -237,8 +238,8 @@ def status_line(status: dict) -> str:
     if flags:
         line += " | " + " ".join(flags)
     if status.get("not_published"):
-        line += f" | nothing is published: {status['not_published']}"
-    if status.get("message"):
+        line += " | nothing is published" + ("" if status["not_published"] in said else f": {status['not_published']}")
+    if status.get("message") and status["message"] not in said:
         line += f" | {status['message']}"
     return line
 
@@ -405,6 +406,7 @@ class LogReporter:
         self.emit = emit or self._print
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._said: frozenset[str] = frozenset()  # the reason and notice of the last line: not repeated while they last
 
     @staticmethod
     def _print(line: str) -> None:
@@ -412,7 +414,9 @@ class LogReporter:
 
     def report(self) -> None:
         try:
-            self.emit(status_line(self.controller.dispatch("status")))
+            status = self.controller.dispatch("status")
+            self.emit(status_line(status, self._said))
+            self._said = frozenset(text for text in (status.get("not_published"), status.get("message")) if text)
         except Exception as exc:
             log.warning("Status unavailable: %s", exc)
 

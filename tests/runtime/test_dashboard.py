@@ -157,6 +157,20 @@ def test_status_line_for_logs():
                     " | paused | camera unavailable - reconnecting")
 
 
+def test_log_lines_tell_a_reason_or_a_notice_once_while_it_lasts():
+    status = {**FakeController().status(), "not_published": "No virtual camera (none found).", "message": "demo clip"}
+    lines: list[str] = []
+    controller = type("Fixed", (), {"dispatch": lambda self, action: status})()
+    reporter = LogReporter(controller, emit=lines.append)
+    reporter.report()
+    reporter.report()
+    status["message"] = "camera unavailable - reconnecting"
+    reporter.report()
+    assert "nothing is published: No virtual camera (none found). | demo clip" in lines[0]
+    assert lines[1].endswith("| nothing is published")
+    assert lines[2].endswith("| nothing is published | camera unavailable - reconnecting")
+
+
 def test_log_reporter_emits_lines_until_stopped():
     lines: list[str] = []
     with LogReporter(FakeController(), interval=0.05, emit=lines.append):
