@@ -239,8 +239,10 @@ def status_line(status: dict, said: frozenset[str] = frozenset()) -> str:
         line += " | " + " ".join(flags)
     if status.get("not_published"):
         line += " | nothing is published" + ("" if status["not_published"] in said else f": {status['not_published']}")
-    if status.get("message") and status["message"] not in said:
-        line += f" | {status['message']}"
+    message = status.get("message") or ""
+    same_event = bool(status.get("not_published")) and message.split(". ")[0] == status["not_published"].split(". ")[0]
+    if message and message not in said and not same_event:  # the fallback's own notice says the reason again
+        line += f" | {message}"
     return line
 
 

@@ -148,6 +148,8 @@ def test_a_fallback_to_no_output_says_plainly_that_nothing_is_published():
     assert "NOTHING IS PUBLISHED: No virtual camera to publish to (none found)." in text
     assert "nothing is published: No virtual camera" in status_line(status)
     assert "NOTHING IS PUBLISHED" not in rendered(render_status(FakeController().status()))
+    fallback_notice = {**status, "message": "No virtual camera to publish to (none found). Using no output instead."}
+    assert status_line(fallback_notice).count("No virtual camera") == 1  # the notice of the fallback says it again
 
 
 def test_status_line_for_logs():
