@@ -240,7 +240,8 @@ def status_line(status: dict, said: frozenset[str] = frozenset()) -> str:
     if status.get("not_published"):
         line += " | nothing is published" + ("" if status["not_published"] in said else f": {status['not_published']}")
     message = status.get("message") or ""
-    same_event = bool(status.get("not_published")) and message.split(". ")[0] == status["not_published"].split(". ")[0]
+    first = lambda text: text.split(". ")[0].rstrip(".")  # noqa: E731
+    same_event = bool(status.get("not_published")) and first(message) == first(status["not_published"])
     if message and message not in said and not same_event:  # the fallback's own notice says the reason again
         line += f" | {message}"
     return line
