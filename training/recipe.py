@@ -39,8 +39,8 @@ class Recipe:
     lr: float = 1e-3                  # Adam, constant
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
-    content_weight: float = 1.0
-    video_content_weight: float | None = 0.5  # the video stage's content weight (None: content_weight); lower lets a
+    content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
+    video_content_weight: float | None = 1.5  # the video stage's content weight (None: content_weight); lower lets a
                                       # steady network keep more of the painting on close-ups
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
@@ -59,7 +59,7 @@ class Recipe:
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
-    temporal_share: float = 0.3       # ... at the start of the temporal stage:
+    temporal_share: float = 0.05      # ... at the start of the temporal stage (0.3 flattened the strokes: sharp-fine-head.md)
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does

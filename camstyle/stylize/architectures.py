@@ -4,12 +4,13 @@ same network as an ONNX graph (camstyle.stylize.onnx_graphs) without importing t
   reference  Johnson's net: 32-64-128 channels, 5 residual blocks at 1/4 resolution, 9x9 edges.
   fast       the first real-time net: a stride-2 stem puts 3 residual blocks at 1/8 resolution,
              16-32-64 channels, 5x5 edges, U-Net skips, nearest-neighbour upsampling.
-  sharp      the default: cheap enough per pixel to paint at 640x360 on 2 CPU cores
+  sharp      cheap enough per pixel to paint at 640x360 on 2 CPU cores
              (docs/research/sharp-network.md): a 4x4 stride-2 stem, inverted-residual
              (depthwise) blocks at 1/8, bilinear upsampling with U-Net skips, and few channels
              at full resolution, where the memory-bound layers (upsampling, padding copies,
              norms) cost more than the convolutions.
-  sharp_fine sharp with a non-linearity at full resolution in the head (docs/research/sharp-fine-head.md).
+  sharp_fine the default: sharp with a non-linearity at full resolution in the head, for strokes at the
+             output's own scale, at about the same cost (docs/research/sharp-fine-head.md).
 """
 
 ARCHITECTURES = {
@@ -18,7 +19,7 @@ ARCHITECTURES = {
     "sharp": {"family": "sharp", "widths": (16, 32, 64), "blocks": 4, "expand": 2},
     "sharp_fine": {"family": "sharp", "widths": (16, 32, 64), "blocks": 4, "expand": 2, "head_mix": 8},
 }
-DEFAULT_ARCHITECTURE = "sharp"
+DEFAULT_ARCHITECTURE = "sharp_fine"
 
 # What the losses see of the last convolution's output (Recipe.output, `camstyle train --output`):
 #   linear  the bare convolution; the runtime clips it to 0..1 afterwards. The default.
