@@ -59,7 +59,7 @@ class Recipe:
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
-    temporal_share: float = 0.05      # ... at the start of the temporal stage (0.3 flattened the strokes: sharp-fine-head.md)
+    temporal_share: float = 0.02      # ... at the start of the temporal stage (0.3 flattened the strokes: sharp-fine-head.md)
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
