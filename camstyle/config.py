@@ -99,6 +99,18 @@ def parse_inference_size(value: Any) -> str | tuple[int, int]:
     return width, height
 
 
+def inference_size_option(text: str | None) -> str | tuple[int, int] | None:
+    """An --inference-size value: None when not given, "auto" or (width, height); one clear
+    message for anything else."""
+    if text is None:
+        return None
+    try:
+        return parse_inference_size(text)
+    except ValueError:
+        raise ConfigError(f"--inference-size {text} is not a size.",
+                          "Give auto, or width x height, e.g. --inference-size 640x360.") from None
+
+
 def _inference_size(value: Any) -> str:
     try:
         size = parse_inference_size(value)

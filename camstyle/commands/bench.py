@@ -115,18 +115,13 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from camstyle.config import load_config, parse_inference_size
+    from camstyle.config import inference_size_option, load_config
     from camstyle.errors import ConfigError
     from camstyle.stylize.styles import discover_styles, find_style
 
     if args.seconds <= 0:
         raise ConfigError(f"--seconds {args.seconds:g} must be more than 0.")
-    if args.inference_size:
-        try:
-            parse_inference_size(args.inference_size)
-        except ValueError:
-            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
-                              "Give auto, or width x height, e.g. 640x360.") from None
+    inference_size_option(args.inference_size or None)
     cfg = load_config(args.config).with_overrides({
         "camera.source": "demo", "output.kind": "null", "output.record_path": "", "style.mirror": False,
         "runtime.provider": args.provider, "style.inference_size": args.inference_size})

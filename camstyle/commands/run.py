@@ -77,14 +77,9 @@ def _size(text: str | None, flag: str) -> tuple[int, int] | tuple[None, None]:
 def overrides(args: argparse.Namespace) -> dict:
     """Command-line flags as config overrides (None = not given)."""
     out_w, out_h = _size(args.size, "--size")
-    if args.inference_size is not None:
-        from camstyle.config import parse_inference_size
+    from camstyle.config import inference_size_option
 
-        try:
-            parse_inference_size(args.inference_size)
-        except ValueError:
-            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
-                              "Give auto, or width x height, e.g. --inference-size 640x360.") from None
+    inference_size_option(args.inference_size)
     return {
         "camera.source": args.source, "style.name": args.style, "style.strength": args.strength,
         "style.inference_size": args.inference_size, "style.guided_upscale": args.guided_upscale,

@@ -94,20 +94,14 @@ def _check_paths(source: Path, target: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from camstyle.config import load_config, parse_inference_size
+    from camstyle.config import inference_size_option, load_config
     from camstyle.stylize.steady import MAX_STEADY
 
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
     if args.steady is not None and not 0.0 <= args.steady <= MAX_STEADY:
         raise ConfigError(f"--steady {args.steady:g} is out of range.", f"Give a value from 0 (off) to {MAX_STEADY}.")
-    inference = None
-    if args.inference_size:
-        try:
-            inference = parse_inference_size(args.inference_size)
-        except ValueError:
-            raise ConfigError(f"--inference-size {args.inference_size} is not a size.",
-                              "Give auto, or width x height, e.g. 640x360.") from None
+    inference = inference_size_option(args.inference_size or None)
     # The file's settings, with this command's: a file is stylized unmirrored, at --strength.
     cfg = load_config(args.config).with_overrides({
         "style.strength": args.strength, "style.preserve_colors": args.preserve_colors, "style.mirror": False,

@@ -225,6 +225,10 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
                  border_style="magenta", padding=(0, 1), width=PANEL_WIDTH)
 
 
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".")
+
+
 def status_line(status: dict, said: frozenset[str] = frozenset()) -> str:
     """The one-line form for logs: style, strength, steadying, fps, latency, drops, flags, notice.
     Texts in `said` (told in an earlier line) are not repeated: "nothing is published" stays, without its reason."""
@@ -240,8 +244,7 @@ def status_line(status: dict, said: frozenset[str] = frozenset()) -> str:
     if status.get("not_published"):
         line += " | nothing is published" + ("" if status["not_published"] in said else f": {status['not_published']}")
     message = status.get("message") or ""
-    first = lambda text: text.split(". ")[0].rstrip(".")  # noqa: E731
-    same_event = bool(status.get("not_published")) and first(message) == first(status["not_published"])
+    same_event = bool(status.get("not_published")) and _first_sentence(message) == _first_sentence(status["not_published"])
     if message and message not in said and not same_event:  # the fallback's own notice says the reason again
         line += f" | {message}"
     return line

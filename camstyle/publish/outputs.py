@@ -380,6 +380,7 @@ _TEMPORARY = re.compile(r"\.(?P<name>.+(?P<ext>\.[A-Za-z0-9]+))\.[a-z0-9_]{8}(?P
 
 
 def _opencv_quiet():
+    """frames.opencv_quiet, imported when first needed: frames imports OpenCV, which this module defers."""
     from camstyle.frames import opencv_quiet
 
     return opencv_quiet()
