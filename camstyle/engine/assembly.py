@@ -129,12 +129,12 @@ def _providers(config: Config, notify: Callable[[str], None]) -> list[str]:
         for name, works, detail in providers.probe_providers():
             if not works and name != "cpu" and "no NVIDIA driver" not in detail:
                 notify(f"the {name} provider cannot run here ({detail}); using the CPU - see `camstyle doctor`")
-    if names[0] == "CPUExecutionProvider":
-        import cv2
+    import cv2
 
-        # Inference already keeps every core busy; OpenCV's own worker threads would only
-        # compete with it (its resizes here take a millisecond or two on one thread).
-        cv2.setNumThreads(1)
+    # A stylizing step runs the network, then OpenCV (flow, remaps, upscaling): the two take
+    # turns, so OpenCV may use the same cores as inference. On two cores that takes a few
+    # milliseconds off a 512x288 step (docs/research/inference-size.md).
+    cv2.setNumThreads(providers.default_threads())
     return names
 
 

@@ -9,9 +9,11 @@ architecture: the times are measured on whatever network the style is.
 
 Hysteresis: the governor steps down when the median stylize time over a short window exceeds
 the budget, and only steps up when the next rung is predicted to fit under UP_AT of it for a
-calm period. A rung it had to leave soon after climbing to it has its predicted time corrected
-to what it really took, and waits twice as long before the next try, so a load that sits right
-at a boundary, or a network that scales worse than its pixels, cannot make it oscillate.
+calm period. A rung it had to leave soon after climbing to it waits twice as long before the
+next try, and its predicted time is corrected by what it really took against the rung it
+stepped down to, timed just after (so a load that arrived meanwhile, which slows both, does
+not count against the rung): a load that sits right at a boundary, or a network that scales
+worse than its pixels, cannot make it oscillate, and a passing load does not keep it low.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Callable
 
 SMALLEST_WIDTH = 320
 BASE_MULTIPLE = 8
-STYLIZE_SHARE = 0.70  # of the frame period: the stylize thread's budget
-START_AT = 0.85       # a rung fits when its time is within this share of the budget: at start-up,
+STYLIZE_SHARE = 0.75  # of the frame period: the stylize thread's budget (measured: see docs/research/inference-size.md)
+START_AT = 0.90       # a rung fits when its time is within this share of the budget: at start-up,
 UP_AT = START_AT      # and while running, to step up (the same, so the idle size is reached again)
 WINDOW_S = 0.6        # the short window whose median stylize time is compared with the budget
 MIN_SAMPLES = 6
@@ -123,19 +125,24 @@ def choose(rungs: list[Size], cost_ms: Callable[[Size], float], budget: float,
 
 
 def expected_times(rungs: list[Size], measured: dict[Size, float]) -> list[float]:
-    """A time for every rung: measured ones as they are, the others scaled by pixel count from
-    the nearest measured rung (model time grows about linearly with pixels)."""
-    known = [(r, t) for r, t in measured.items() if r in rungs and t > 0]
+    """A time for every rung: measured ones as they are, the others predicted from the measured.
+
+    A step has a part that grows with the pixel count (the network, steadying) and a part that
+    does not (upscaling to the output size): with two or more measured rungs both are fitted
+    (least squares, the fixed part kept >= 0), with one the whole time scales with pixels."""
+    known = [(r[0] * r[1], t) for r, t in measured.items() if r in rungs and t > 0]
     if not known:
         return [float(w * h) for w, h in rungs]  # relative only: pixel counts
-    result = []
-    for w, h in rungs:
-        if (w, h) in measured and measured[(w, h)] > 0:
-            result.append(measured[(w, h)])
-            continue
-        (kw, kh), kt = min(known, key=lambda item: abs(math.log((w * h) / (item[0][0] * item[0][1]))))
-        result.append(kt * (w * h) / (kw * kh))
-    return result
+    fixed, per_pixel = 0.0, known[0][1] / known[0][0]
+    if len({pixels for pixels, _ in known}) > 1:
+        mean_p = sum(p for p, _ in known) / len(known)
+        mean_t = sum(t for _, t in known) / len(known)
+        slope = (sum((p - mean_p) * (t - mean_t) for p, t in known)
+                 / sum((p - mean_p) ** 2 for p, _ in known))
+        if slope > 0:
+            fixed = max(0.0, mean_t - slope * mean_p)
+            per_pixel = (mean_t - fixed) / mean_p
+    return [measured[(w, h)] if measured.get((w, h), 0) > 0 else fixed + per_pixel * w * h for w, h in rungs]
 
 
 @dataclass
@@ -174,7 +181,8 @@ class SizeGovernor:
         self._settle_until = self._t0 + SETTLE_S
         self._calm_since: float | None = None
         self._calm_s = [CALM_S] * len(self.rungs)
-        self._climbed: dict[int, tuple[float, int, float]] = {}  # rung -> (when, from rung, median there)
+        self._climbed: dict[int, float] = {}  # rung -> when it was climbed to
+        self._correct: tuple[int, float] | None = None  # (rung left soon after climbing, its median)
         self.changes: deque[SizeChange] = deque(maxlen=HISTORY)
         self.reason = ""
         self._record(pinned if pinned else self.rungs[self.index], None, pinned_reason if pinned else reason)
@@ -191,7 +199,9 @@ class SizeGovernor:
         self.reason = reason
         self.changes.append(SizeChange(self.clock() - self._t0, size, previous, reason))
 
-    def _restart_window(self, now: float) -> None:
+    def _restart_window(self, now: float, keep_correction: bool = False) -> None:
+        if not keep_correction:  # the next window judges something else (a pin, a style switch)
+            self._correct = None
         self._samples.clear()
         self._settle_until = now + SETTLE_S
         self._calm_since = None
@@ -227,6 +237,10 @@ class SizeGovernor:
         if len(self._samples) < MIN_SAMPLES:
             return None
         median = statistics.median(t for _, t in self._samples)
+        if self._correct is not None:  # the first window after leaving a rung too soon
+            left, median_left = self._correct
+            self._correct = None
+            self.expected[left] = max(self.expected[left], self.expected[self.index] * median_left / median)
         if median > self.budget and self.index > 0:
             return self._step_down(median, now)
         return self._maybe_step_up(median, now)
@@ -239,15 +253,12 @@ class SizeGovernor:
         while target > 0 and self._predicted(median, target) > UP_AT * self.budget:
             target -= 1
         climbed = self._climbed.get(self.index)
-        if climbed is not None and now - climbed[0] < RETRY_WITHIN_S:  # the climb was a mistake
-            _, below, median_below = climbed
+        if climbed is not None and now - climbed < RETRY_WITHIN_S:  # the climb was a mistake
             self._calm_s[self.index] = min(MAX_CALM_S, 2 * self._calm_s[self.index])
-            if median_below > 0:  # what this rung really costs relative to the one below
-                self.expected[self.index] = max(self.expected[self.index],
-                                                self.expected[below] * median / median_below)
+            self._correct = (self.index, median)  # against the rung below, once it is timed
         previous = self.size
         self.index = target
-        self._restart_window(now)
+        self._restart_window(now, keep_correction=True)
         self._record(self.size, previous, f"stepped down: stylize {median:.0f} ms > budget {self.budget:.0f} ms")
         return self.size
 
@@ -264,7 +275,7 @@ class SizeGovernor:
             return None
         previous = self.size
         self.index += 1
-        self._climbed[self.index] = (now, self.index - 1, median)
+        self._climbed[self.index] = now
         self._restart_window(now)
         self._record(self.size, previous, f"stepped up: calm, {self.size[0]}x{self.size[1]} predicted "
                                           f"{predicted:.0f} ms of {self.budget:.0f} ms")

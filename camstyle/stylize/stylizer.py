@@ -352,23 +352,25 @@ class Stylizer:
             cv2.addWeighted(styled, strength, frame, 1.0 - strength, 0.0, dst=styled)
         return styled
 
-    def measure(self, size: tuple[int, int], runs: int = 5) -> float:
+    def measure(self, size: tuple[int, int], runs: int = 7, warmup: int = 2) -> float:
         """Median milliseconds of one frame's stylizing at `size` with the current style and
         settings (steadying and upscaling included), on a moving synthetic picture; 0 without
-        a style. Uses its own steadier, so the live one is untouched; any thread may call it."""
+        a style. Uses its own steadier, so the live one is untouched; any thread may call it.
+        The first `warmup` runs are not counted: a new size allocates (ONNX Runtime's buffers,
+        the flow's pyramid, the upscaler's), and the steadier has nothing to warp at first."""
         model = self.model
         if model is None:
             return 0.0
         out_w, out_h = self.output_size
         rng = np.random.default_rng(0)
-        base = cv2.GaussianBlur(rng.integers(0, 256, (out_h, out_w + runs + 2, 3), dtype=np.uint8), (0, 0), 2)
+        base = cv2.GaussianBlur(rng.integers(0, 256, (out_h, out_w + warmup + runs + 2, 3), dtype=np.uint8), (0, 0), 2)
         steadier, upscaler = Steadier(self.steady), GuidedUpscaler()
         times = []
-        for i in range(runs + 1):  # the first run at a new size allocates: not counted
+        for i in range(warmup + runs):
             frame = np.ascontiguousarray(base[:, i:i + out_w])
             start = time.perf_counter()
             self._stylize(frame, size, model, None, 1.0, 1.0, steadier, upscaler)
-            if i:
+            if i >= warmup:
                 times.append((time.perf_counter() - start) * 1000)
         return statistics.median(times)
 

@@ -72,6 +72,21 @@ def test_expected_times_scale_unmeasured_sizes_by_pixels():
     assert expected_times(rungs, {(320, 184): 10.0, (640, 360): 50.0})[1] == 50.0
 
 
+def test_expected_times_fit_a_fixed_part_from_two_measured_sizes():
+    """Upscaling to the output size costs the same at every rung: scaling the whole time by
+    pixels would overestimate the next rung and keep the governor below a size that fits."""
+    rungs = ladder((1280, 720))
+    cost = {size: 4.0 + size[0] * size[1] / 8000 for size in rungs}
+    measured = {rungs[0]: cost[rungs[0]], rungs[1]: cost[rungs[1]]}
+    expected = expected_times(rungs, measured)
+    assert expected[:2] == [cost[rungs[0]], cost[rungs[1]]]
+    assert expected[2:] == pytest.approx([cost[size] for size in rungs[2:]])
+    by_pixels = cost[rungs[1]] * rungs[2][0] * rungs[2][1] / (rungs[1][0] * rungs[1][1])
+    assert expected[2] < by_pixels
+    falling = expected_times(rungs, {rungs[0]: 12.0, rungs[1]: 11.0})  # noise: no negative slope
+    assert falling[2] == pytest.approx(12.0 * rungs[2][0] * rungs[2][1] / (rungs[0][0] * rungs[0][1]))
+
+
 RUNGS = [(320, 184), (384, 216), (448, 256), (512, 288)]
 EXPECTED = [10.0, 14.0, 19.0, 25.0]  # idle stylize ms per rung
 BUDGET = 23.0
@@ -139,6 +154,20 @@ def test_recovers_to_the_idle_size_after_a_load_ends():
     changes = drive(governor, clock, 45.0, lambda i, t: EXPECTED[i] * (1.7 if load_from <= t < load_to else 1.0))
     assert governor.size == (448, 256), "back at the idle size"
     back = [t for t, size in changes if size == (448, 256)]
+    assert back and back[-1] - load_to <= 10.0
+
+
+def test_a_load_that_arrives_just_after_a_climb_does_not_keep_it_low():
+    """Leaving a rung soon after climbing to it must not be blamed on the rung when the machine
+    got busier: the rung below, timed after the step down, is as slow, so nothing is corrected."""
+    governor, clock = make(index=1)
+    changes = drive(governor, clock, autosize.CALM_S + 1.0, lambda i, t: EXPECTED[i])
+    assert governor.index == 2, "climbed to the idle size"
+    load_from = changes[0][0] + 0.8
+    load_to = load_from + 30.0
+    changes = drive(governor, clock, 50.0, lambda i, t: EXPECTED[i] * (1.7 if load_from <= t < load_to else 1.0))
+    assert governor.index == 2, "back at the idle size"
+    back = [t for t, size in changes if size == RUNGS[2]]
     assert back and back[-1] - load_to <= 10.0
 
 
