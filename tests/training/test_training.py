@@ -897,3 +897,16 @@ def test_a_shipped_style_json_is_a_recipe_that_reproduces_it(tmp_path):
             recipe.resolve_recipe({}, None, "x", str(broken))
     with pytest.raises(CamStyleError, match="no style file"):
         recipe.resolve_recipe({}, None, "x", str(tmp_path / "missing.json"))
+
+
+def test_training_threads_sleep_when_idle_unless_told_otherwise(photos, painting, monkeypatch):
+    """OpenMP's spinning threads make a training that shares the cores many times slower:
+    `camstyle train` asks for sleeping ones before torch starts, and keeps a user's own choice."""
+    from camstyle import cli
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
