@@ -40,8 +40,8 @@ class Recipe:
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
     content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
-    video_content_weight: float | None = 1.5  # the video stage's content weight (None: content_weight); lower lets a
-                                      # steady network keep more of the painting on close-ups
+    video_content_weight: float | None = None  # the video stage's content weight (None: content_weight); at half
+                                      # of it sharp_fine painted streaks across faces (docs/research/face-streaks.md)
     content_layer: str = "relu2_2"
     colour_weight: float = 1.0
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
