@@ -890,6 +890,11 @@ def test_a_shipped_style_json_is_a_recipe_that_reproduces_it(tmp_path):
         assert got.recipe_file == str(style_file)
         if "camera_shake" not in stored:
             assert got.camera_shake == 0.0  # trained before camera shake existed, not with today's default
+        if stored.get("recipe_file") == "default":  # the recipe file it names reproduces it, as it is today
+            today = recipe.resolve_recipe({}, None, "x")
+            for key, value in stored.items():
+                if key in recipe.RECIPE_KEYS:
+                    assert (list(getattr(today, key)) if isinstance(value, list) else getattr(today, key)) == value, (style_file, key)
     broken = tmp_path / "broken.json"
     for text, message in [("{", "cannot be read"), ('{"name": "x"}', "has no recipe"), ("[1]", "cannot be read")]:
         broken.write_text(text)
