@@ -5,7 +5,6 @@ of CamStyle's (autostart templates, set-up script, modprobe files) prints one th
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import shutil
 import subprocess
