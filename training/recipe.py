@@ -55,7 +55,9 @@ class Recipe:
                                       # then to hold them still. Without videos the noise term joins from the start.
     noise_weight: float | None = None  # None: automatic, the term is noise_share of the loss
     noise_share: float = 0.1
-    noise_settle: int = 4000          # its weight holds still after this many steps (0: follows the term; AutoWeight)
+    noise_settle: int = 20            # its weight holds still after this many updates (0: follows the term; AutoWeight).
+                                      # It joins a trained network in the video stage, where a weight that kept
+                                      # following the term ran away (docs/research/pack-retrain-sharp-fine.md)
     noise_fraction: float = 0.003
     noise_amplitude: float = 30 / 255
     temporal_weight: float | None = None  # None: automatic, the term is temporal_share of the loss
@@ -68,6 +70,18 @@ class Recipe:
 
 
 RECIPE = Recipe()
+
+
+# The noise weight's settle when the term trains from the start (no video stage): on an untrained
+# network the term falls by orders of magnitude, so its weight follows it through the image stage
+# and holds only where runs twice the default length diverged (docs/research/noise-settle.md).
+EARLY_NOISE_SETTLE = 4000
+
+
+def noise_from_the_start(recipe: Recipe) -> Recipe:
+    """`recipe` with the noise term in the image stage; a default noise_settle becomes EARLY_NOISE_SETTLE."""
+    settle = EARLY_NOISE_SETTLE if recipe.noise_settle == RECIPE.noise_settle else recipe.noise_settle
+    return dataclasses.replace(recipe, late_stability=False, noise_settle=settle)
 
 
 RECIPE_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}  # what files and --set may set
@@ -196,6 +210,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
     recipe = dataclasses.replace(base, **overrides)
     if not recipe.stability and "late_stability" not in overrides:  # the baseline: no stability terms, early or late
         recipe = dataclasses.replace(recipe, late_stability=False)
+    elif recipe.stability and not recipe.late_stability and not previous:
+        recipe = noise_from_the_start(recipe)
     problems = []
     if recipe.architecture not in ARCHITECTURES:
         problems.append(f"architecture must be one of {', '.join(ARCHITECTURES)}")

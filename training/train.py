@@ -19,9 +19,10 @@ a running (geometric) mean of its own term, so that the term is about `share` of
 The temporal term's mean settles after the video stage's first 20 steps: from then on its weight
 follows the perceptual loss only, and the term falls until its pull balances the style's. Had it
 kept following its falling term, its pull would grow without end and flatten the picture. The
-noise weight follows its term (which falls by orders of magnitude from the random start) for
-4000 steps and then holds still: a weight that scales with the loss feeds back on itself, and
-image stages twice that long diverged into a flat picture (docs/research/noise-settle.md). Should a run still
+noise weight holds still after its first 20 updates: a weight that scales with the loss feeds back
+on itself (docs/research/noise-settle.md), and one that followed the noise term through the video
+stage ran away and washed a painting out (docs/research/pack-retrain-sharp-fine.md). When the noise
+term trains from the start, on an untrained network, its weight follows it for 4000 steps. Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 
 Every default is in RECIPE, and recipe files (training/recipes/*.toml) change some of them; a run
@@ -54,7 +55,7 @@ from camstyle.errors import CamStyleError, DeviceError
 from camstyle.training import checkpoint, data
 from camstyle.training import losses as L
 from camstyle.training.networks import build_network
-from camstyle.training.recipe import Recipe, default_recipe_file, resolve_recipe
+from camstyle.training.recipe import Recipe, default_recipe_file, noise_from_the_start, resolve_recipe
 from camstyle.training.rollback import Rollback, SpikeClip
 from camstyle.training.vgg import VGGFeatures, load_vgg
 from camstyle.training.weights import AutoWeight
@@ -345,7 +346,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     temporal_videos = sorted(set(videos) | set(data.collect_files(job.temporal_data)[1]))
     if recipe.late_stability and not temporal_videos and not previous:
         # Nothing to hold still in a video stage: the noise term joins from the start instead.
-        recipe = dataclasses.replace(recipe, late_stability=False)
+        recipe = noise_from_the_start(recipe)
         console.print("No videos: the noise stability term trains from the start (add clips with --temporal-data "
                       "for the video stage, which holds strokes still on moving pictures).")
     if vgg is None:

@@ -444,7 +444,10 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
 def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, tiny_vgg, capsys):
     from camstyle import cli
 
-    assert recipe.resolve_recipe({}, None, "x").noise_settle == 4000
+    assert recipe.resolve_recipe({}, None, "x").noise_settle == 20  # it joins a trained network in the video stage
+    early = recipe.resolve_recipe({"late_stability": False}, None, "x")  # ... or an untrained one from the start
+    assert early.noise_settle == recipe.EARLY_NOISE_SETTLE > 20
+    assert recipe.resolve_recipe({"late_stability": False, "noise_settle": 50}, None, "x").noise_settle == 50
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
     assert "noise_settle and temporal_settle not negative" in err and "Traceback" not in err
@@ -685,7 +688,8 @@ def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, pain
     assert all(e["stability"] > 0 and e["noise_weight"] > 0 and e["temporal"] > 0 for e in late[3:])
     run_job("late_stills", painting, [photos], tiny_vgg, steps=2, late_stability=True)  # no videos: noise from the start
     assert all(e["stability"] > 0 for e in read_log("late_stills"))
-    assert checkpoint.load("late_stills")["recipe"]["late_stability"] is False
+    stills = checkpoint.load("late_stills")["recipe"]
+    assert stills["late_stability"] is False and stills["noise_settle"] == recipe.EARLY_NOISE_SETTLE
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos),
                      "--late-stability", "--no-stability"]) == 2
     err = capsys.readouterr().err
