@@ -123,7 +123,7 @@ def _style_name(value: Any) -> str:
     from camstyle.stylize.styles import NAME_PATTERN
 
     if not isinstance(value, str) or (value and not NAME_PATTERN.match(value)):
-        raise _Invalid('must be a style name like "starry_night" (see `camstyle styles`), or "" for the first available')
+        raise _Invalid('must be a style name like "starry_night" (see `camstyle styles`), or "" for the default (starry_night, else the first by name)')
     return value
 
 
@@ -224,7 +224,7 @@ class CameraConfig:
 @dataclass(frozen=True)
 class StyleConfig:
     """The look"""
-    name: str = setting("", _style_name, 'Style to start with ("" = the first available; list them with `camstyle styles`)')
+    name: str = setting("", _style_name, 'Style to start with ("" = starry_night where installed, else the first by name; list them with `camstyle styles`)')
     strength: float = setting(1.0, _number(0, 1), "Blend of stylized and camera image: 0 = camera only, 1 = full style")
     inference_size: str = setting("auto", _inference_size,
                                   'Size the network runs at: "auto" = the largest this machine keeps up with, measured\n'

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     from camstyle.config import inference_size_option, load_config
     from camstyle.errors import ConfigError
-    from camstyle.stylize.styles import discover_styles, find_style
+    from camstyle.stylize.styles import discover_styles, find_style, in_start_order
 
     if args.seconds <= 0:
         raise ConfigError(f"--seconds {args.seconds:g} must be more than 0.")
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config).with_overrides({
         "camera.source": "demo", "output.kind": "null", "output.record_path": "", "style.mirror": False,
         "runtime.provider": args.provider, "style.inference_size": args.inference_size})
-    styles = [find_style(args.style)] if args.style else discover_styles()
+    styles = [find_style(args.style)] if args.style else in_start_order(discover_styles())
     with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
         style_dirs = None
         if not styles:

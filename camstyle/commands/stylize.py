@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick_style(name: str | None, configured: str):
-    from camstyle.stylize.styles import discover_styles, find_style
+    from camstyle.stylize.styles import discover_styles, find_style, in_start_order
 
     if name or configured:
         return find_style(name or configured)
@@ -53,7 +53,7 @@ def _pick_style(name: str | None, configured: str):
     if not styles:
         raise ModelError("No styles are installed.",
                          "Train one with `camstyle train PAINTING --name NAME`; `camstyle styles` shows the styles folder.")
-    return styles[0]
+    return in_start_order(styles)[0]
 
 
 def _make_stylizer(args, cfg, style, size: tuple[int, int], inference: tuple[int, int]):

@@ -90,7 +90,7 @@ def open_parts(config: Config, options: RunOptions, style_dirs: list[tuple[Path,
                 if wanted is not None:
                     stylizer.load(wanted)
                 else:
-                    _load_first_working_style(stylizer, styles, notify)
+                    _load_first_working_style(stylizer, styles_mod.in_start_order(styles), notify)
                 loaded["size"] = _start_size(stylizer, rungs, setting, config.output.fps)
             except BaseException as exc:  # raised below, in the caller's thread
                 loaded["error"] = exc
@@ -140,7 +140,7 @@ def _providers(config: Config, notify: Callable[[str], None]) -> list[str]:
 
 def _load_first_working_style(stylizer: Stylizer, styles: list[styles_mod.StyleInfo],
                               notify: Callable[[str], None]) -> None:
-    """No style named: the first one that loads; a broken one is skipped with a notice."""
+    """No style named: the first one that loads, in start order; a broken one is skipped with a notice."""
     if not styles:
         notify(NO_STYLES_NOTICE)
         return

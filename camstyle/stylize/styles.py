@@ -80,6 +80,15 @@ def read_metadata(json_path: Path) -> dict:
     return meta
 
 
+FIRST_STYLE = "starry_night"  # started with when no style is named, where installed
+
+
+def in_start_order(styles: list[StyleInfo]) -> list[StyleInfo]:
+    """`styles` with FIRST_STYLE first, the rest as they were: with no style named, CamStyle
+    starts on a style of the current network rather than on whichever sorts first."""
+    return sorted(styles, key=lambda style: style.name != FIRST_STYLE)
+
+
 def discover_styles(dirs: list[tuple[Path, str]] | None = None) -> list[StyleInfo]:
     """All styles, sorted by name; a style whose metadata is broken is still listed (its model may run)."""
     found: dict[str, StyleInfo] = {}

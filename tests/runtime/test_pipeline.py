@@ -23,7 +23,7 @@ from camstyle.engine.mailbox import LatestBox, PhaseLock
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.frames import notice_frame
 from camstyle.publish.outputs import Output
-from camstyle.stylize import autosize
+from camstyle.stylize import autosize, styles
 
 STATUS_KEYS = {"style", "styles", "strength", "steady", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
                "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
@@ -457,3 +457,18 @@ def test_a_recording_that_fails_says_so_once_and_the_camera_keeps_running(monkey
         assert wait_until(lambda: output.count > count + 15), "the camera goes on"
     assert sum("nearly full" in m for m in messages) == 1
     assert not (tmp_path / "talk.mp4").exists() and not list(tmp_path.glob(".talk*"))
+
+
+def test_with_no_style_named_it_starts_on_the_first_style_and_cycles_by_name(style_dir):
+    folder = style_dir[0][0]
+    settings = run_settings(style="", output_size=(64, 36), inference_size=(64, 36), fps=30)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        assert c.status()["style"] == "blue"  # none is FIRST_STYLE: the first by name
+    onnx_models.install_style(styles.FIRST_STYLE, onnx_models.colour_matrix_model(), folder)
+    source = SyntheticSource(64, 36, fps=30)
+    source.open()
+    with Controller(*settings, style_dirs=style_dir, source=source, outputs=[LastFrameOutput()]) as c:
+        assert c.status()["style"] == styles.FIRST_STYLE
+        assert c.dispatch("next")["style"] == "swap"  # the cycle stays in name order
