@@ -160,7 +160,8 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
                 ) -> tuple[autosize.SizeGovernor, dict[tuple[int, int], float]]:
     """The size governor and the first inference size (applied to the stylizer): the configured
     size, or (auto) the largest ladder size whose stylize time, measured now with the loaded
-    style, fits the budget. Also returns what was measured, per size."""
+    style, fits the budget (on the CPU started a rung below, until the running pipeline
+    confirms it: autosize.start_rungs). Also returns what was measured, per size."""
     budget = autosize.budget_ms(fps)
     measured: dict[tuple[int, int], float] = {}
     if setting != "auto":
@@ -170,10 +171,14 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
     elif stylizer.model is None:
         sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure")
     else:
-        index, measured = autosize.choose(rungs, stylizer.measure, budget, gpu=autosize.is_gpu(stylizer.provider))
-        rung = rungs[index]
-        sizer = autosize.SizeGovernor(rungs, budget, index, autosize.expected_times(rungs, measured),
-                                      reason=f"measured at start: {rung[0]}x{rung[1]} stylizes in "
-                                             f"{measured[rung]:.0f} ms, budget {budget:.0f} ms")
+        gpu = autosize.is_gpu(stylizer.provider)
+        pick, measured = autosize.choose(rungs, stylizer.measure, budget, gpu=gpu)
+        start, confirm = autosize.start_rungs(pick, gpu)
+        rung = rungs[pick]
+        reason = f"measured at start: {rung[0]}x{rung[1]} stylizes in {measured[rung]:.0f} ms, budget {budget:.0f} ms"
+        if confirm is not None:
+            reason += f"; from {rungs[start][0]}x{rungs[start][1]} until the running time confirms it"
+        sizer = autosize.SizeGovernor(rungs, budget, start, autosize.expected_times(rungs, measured),
+                                      reason=reason, confirm=confirm)
     stylizer.inference_size = sizer.size
     return sizer, measured

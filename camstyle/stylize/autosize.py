@@ -14,6 +14,12 @@ next try, and its predicted time is corrected by what it really took against the
 stepped down to, timed just after (so a load that arrived meanwhile, which slows both, does
 not count against the rung): a load that sits right at a boundary, or a network that scales
 worse than its pixels, cannot make it oscillate, and a passing load does not keep it low.
+
+Start-up on the CPU: the pick is timed alone, before capture and publishing run beside it,
+and in the pipeline the same rung takes more (they share the cores). So the governor starts a
+rung below the pick and climbs to it after CONFIRM_S only when the running time, scaled by the
+two rungs' measured ratio, says it fits: the running pipeline confirms the pick instead of
+stepping down from it with late frames. On a GPU the pick is taken at once: it has room.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ WINDOW_S = 0.6        # the short window whose median stylize time is compared w
 MIN_SAMPLES = 6
 SETTLE_S = 0.4        # after a change, frames at the new size are not judged for this long
 CALM_S = 3.0          # how long the next rung must be predicted to fit before stepping up
+CONFIRM_S = 1.0       # at start-up, how long the pick must be predicted to fit before climbing to it
 RETRY_WITHIN_S = 15.0  # leaving a rung this soon after climbing to it doubles its calm period
 MAX_CALM_S = 60.0
 HISTORY = 200         # size changes kept for the status and the --stats file
@@ -145,6 +152,14 @@ def expected_times(rungs: list[Size], measured: dict[Size, float]) -> list[float
     return [measured[(w, h)] if measured.get((w, h), 0) > 0 else fixed + per_pixel * w * h for w, h in rungs]
 
 
+def start_rungs(pick: int, gpu: bool) -> tuple[int, int | None]:
+    """(the rung to start at, the rung to confirm or None) for the start-up pick: on the CPU a
+    rung below it, to be confirmed while running (see the module's doc); on a GPU the pick."""
+    if gpu or pick <= 0:
+        return pick, None
+    return pick - 1, pick
+
+
 @dataclass
 class SizeChange:
     t: float            # seconds since the governor started
@@ -167,7 +182,7 @@ class SizeGovernor:
 
     def __init__(self, rungs: list[Size], budget: float, index: int = 0, expected: list[float] | None = None,
                  reason: str = "start", clock: Callable[[], float] = time.monotonic, pinned: Size | None = None,
-                 pinned_reason: str = ""):
+                 pinned_reason: str = "", confirm: int | None = None):
         if not rungs:
             raise ValueError("the ladder is empty")
         self.rungs = list(rungs)
@@ -181,6 +196,9 @@ class SizeGovernor:
         self._settle_until = self._t0 + SETTLE_S
         self._calm_since: float | None = None
         self._calm_s = [CALM_S] * len(self.rungs)
+        if confirm is not None and 0 < confirm < len(self.rungs):  # the start-up pick: a short calm, once
+            self._calm_s[confirm] = CONFIRM_S
+        self._confirm = confirm
         self._climbed: dict[int, float] = {}  # rung -> when it was climbed to
         self._correct: tuple[int, float] | None = None  # (rung left soon after climbing, its median)
         self.changes: deque[SizeChange] = deque(maxlen=HISTORY)
@@ -252,6 +270,9 @@ class SizeGovernor:
         target = self.index - 1  # at least one rung; further while the prediction stays over UP_AT
         while target > 0 and self._predicted(median, target) > UP_AT * self.budget:
             target -= 1
+        if self._confirm is not None:  # not even the rung below the pick holds: no short calm left
+            self._calm_s[self._confirm] = max(self._calm_s[self._confirm], CALM_S)
+            self._confirm = None
         climbed = self._climbed.get(self.index)
         if climbed is not None and now - climbed < RETRY_WITHIN_S:  # the climb was a mistake
             self._calm_s[self.index] = min(MAX_CALM_S, 2 * self._calm_s[self.index])
@@ -277,7 +298,11 @@ class SizeGovernor:
         self.index += 1
         self._climbed[self.index] = now
         self._restart_window(now)
-        self._record(self.size, previous, f"stepped up: calm, {self.size[0]}x{self.size[1]} predicted "
+        what = "confirmed the start-up pick" if self.index == self._confirm else "calm"
+        if self._confirm is not None and self.index >= self._confirm:
+            self._calm_s[self._confirm] = max(self._calm_s[self._confirm], CALM_S)
+            self._confirm = None
+        self._record(self.size, previous, f"stepped up: {what}, {self.size[0]}x{self.size[1]} predicted "
                                           f"{predicted:.0f} ms of {self.budget:.0f} ms")
         return self.size
 

@@ -192,3 +192,28 @@ def test_a_short_window_of_few_frames_decides_nothing():
     governor.forget_window()
     clock.now += 0.05
     assert governor.observe(500.0) is None, "just after a change or a forget, frames are not judged"
+
+
+def test_start_up_pick_is_started_a_rung_below_on_the_cpu_and_taken_at_once_on_a_gpu():
+    assert autosize.start_rungs(2, gpu=False) == (1, 2)
+    assert autosize.start_rungs(0, gpu=False) == (0, None), "nothing below the smallest size"
+    assert autosize.start_rungs(5, gpu=True) == (5, None)
+
+
+def test_the_pick_is_confirmed_within_two_seconds_when_the_running_time_fits():
+    clock = FakeClock()
+    governor = SizeGovernor(RUNGS, BUDGET, 1, EXPECTED, clock=clock, confirm=2)
+    changes = drive(governor, clock, 2.0, lambda i, t: EXPECTED[i])
+    assert [size for _, size in changes] == [RUNGS[2]] and changes[0][0] - 100.0 <= 2.0
+    assert "confirmed the start-up pick" in governor.reason
+    changes = drive(governor, clock, autosize.CALM_S - 0.2, lambda i, t: EXPECTED[i] * 0.5)
+    assert changes == [], "later climbs wait the usual calm period"
+
+
+def test_a_pick_the_running_pipeline_cannot_hold_is_never_taken():
+    """Timed alone the pick fits; beside capture and publishing every rung takes 1.25x as long,
+    so the pick would be over: the governor stays a rung below instead of overshooting."""
+    clock = FakeClock()
+    governor = SizeGovernor(RUNGS, BUDGET, 1, EXPECTED, clock=clock, confirm=2)
+    assert drive(governor, clock, 30.0, lambda i, t: EXPECTED[i] * 1.25) == []
+    assert governor.size == RUNGS[1]
