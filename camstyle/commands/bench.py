@@ -201,6 +201,11 @@ def _time_models(styles, cfg, size: tuple[int, int] | None = None) -> dict:
             "models": models}
 
 
+def autosize_gpu(provider: str) -> bool:
+    from camstyle.stylize.autosize import is_gpu
+    return is_gpu(provider)
+
+
 def autosize_share() -> str:
     from camstyle.stylize.autosize import START_AT
 
@@ -234,6 +239,9 @@ def _print_tables(results: dict) -> None:
         pick = "auto picks this" if row["size"] == lad["auto_pick"] else ""
         table.add_row("x".join(map(str, row["size"])), f"{row['model_ms']:.1f}", f"{row['stylize_ms']:.1f}", pick)
     console.print(table)
+    if not autosize_gpu(lad["provider"]):
+        console.print("A run starts a size below the pick and takes it once the running stylize time confirms "
+                      "it fits (capture and publishing share the cores).", markup=False)
     st = results["steadier"]
     console.print(f"Steadying step alone: {st['median_ms']:.1f} ms median, {st['p95_ms']:.1f} ms p95 "
                   f"({'on at ' + format(st['hold'], 'g') if st['hold'] else 'off in the config; timed at 0.5'})",
