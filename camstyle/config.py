@@ -232,7 +232,8 @@ class StyleConfig:
                                   "(larger is finer but slower; fitted to the output's shape in multiples of 8)")
     guided_upscale: bool = setting(True, _boolean, "Bring the camera's outlines back crisp when scaling the style up to the output size")
     steady: float = setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
-                                                         f"is kept to calm the strokes' shimmer (0 = off, at most {MAX_STEADY})")
+                                                         "is kept to calm the strokes' shimmer where the picture moves; more where it stands\n"
+                                                         f"still (0 = off, at most {MAX_STEADY})")
     preserve_colors: bool = setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style")
     mirror: bool = setting(False, _boolean, "Flip the image horizontally")
 

@@ -6,7 +6,9 @@ camera frames (DIS, its fastest preset), so strokes follow the motion instead of
 averaged into a smear. Where the warp does not explain the camera picture (a hand that
 appears, a turned head, a light switched on) the new frame is taken as it is, so nothing
 ghosts. The blend weight `hold` is the share of the warped previous frame where the warp is
-trusted: 0 is off, 0.5 halves a pixel's frame-to-frame shimmer from one frame to the next.
+trusted and the picture moves: 0 is off, 0.5 halves a pixel's frame-to-frame shimmer. Where the
+picture stands still the hold rises towards 1 (STILL_GAIN): slow moves are what smear, and a
+still background the network repaints every frame is where shimmer shows most.
 numpy and OpenCV only, and cheap enough to stay on by default: all its work (one DIS flow, two
 remaps, a blur) runs at the inference size, not the output size
 (docs/research/run-time-steadying.md has its cost and effect).
@@ -21,6 +23,10 @@ MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that
 TRUST_FULL = 0.02  # warped camera frame within this of the new one (0..1 luminance): warp fully trusted
 TRUST_NONE = 0.06  # this far off or more: the new stylized frame is taken as it is
 ERROR_BLUR = 1.5   # sigma (px) of the blur on the warp error, so single noisy pixels do not decide
+STILL_MOTION = 0.009  # motion under this share of the frame's width a frame (4 px at 448 wide) counts as
+STILL_GAIN = 0.7      # still, in proportion, and there the hold goes this share of the way from `hold`
+                      # to 1 (0.5 -> 0.85), capped at MAX_STEADY: where nothing moves, holding longer
+                      # cannot smear, and repainted strokes on a still background are what shimmers most
 
 
 class Steadier:
@@ -54,19 +60,32 @@ class Steadier:
         if hold <= 0.0 or previous is None or previous.shape != styled.shape or prev_grey.shape != grey.shape:
             self._prev_grey, self._prev_out = grey, styled
             return styled
-        where = self._where(self._flow.calc(grey, prev_grey, None))
+        flow = self._flow.calc(grey, prev_grey, None)
+        hold_map = self._hold_map(flow, hold) if STILL_GAIN > 0 else hold
+        where = self._where(flow)
         warped_grey = cv2.remap(prev_grey, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped_out = cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         weight = cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR).astype(np.float32)
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
         weight -= TRUST_NONE * 255
-        weight *= -hold / ((TRUST_NONE - TRUST_FULL) * 255)
-        np.clip(weight, 0.0, hold, out=weight)
+        weight *= -1 / ((TRUST_NONE - TRUST_FULL) * 255)
+        np.clip(weight, 0.0, 1.0, out=weight)
+        weight *= hold_map
         out = cv2.subtract(warped_out, styled, dst=warped_out)  # in place: no per-frame temporaries
         out *= weight[..., None]
         out += styled
         self._prev_grey, self._prev_out = grey, out
         return out
+
+    @staticmethod
+    def _hold_map(flow: np.ndarray, hold: float) -> np.ndarray:
+        """Per pixel: `hold` where the scene moves by STILL_MOTION or more, rising linearly to the
+        still hold where it does not move at all."""
+        still_px = STILL_MOTION * flow.shape[1]
+        motion = cv2.add(cv2.absdiff(flow[..., 0], 0.0), cv2.absdiff(flow[..., 1], 0.0))
+        rise = min(MAX_STEADY, hold + STILL_GAIN * (1.0 - hold)) - hold
+        # hold + rise * (1 - motion / still_px), floored at hold
+        return np.maximum(motion * (-rise / still_px) + (hold + rise), hold, dtype=np.float32)
 
     def _where(self, flow: np.ndarray) -> np.ndarray:
         """The flow turned into remap's two-channel map (pixel -> where to sample), in place."""
