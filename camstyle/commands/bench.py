@@ -201,11 +201,6 @@ def _time_models(styles, cfg, size: tuple[int, int] | None = None) -> dict:
             "models": models}
 
 
-def autosize_gpu(provider: str) -> bool:
-    from camstyle.stylize.autosize import is_gpu
-    return is_gpu(provider)
-
-
 def autosize_share() -> str:
     from camstyle.stylize.autosize import START_AT
 
@@ -239,7 +234,9 @@ def _print_tables(results: dict) -> None:
         pick = "auto picks this" if row["size"] == lad["auto_pick"] else ""
         table.add_row("x".join(map(str, row["size"])), f"{row['model_ms']:.1f}", f"{row['stylize_ms']:.1f}", pick)
     console.print(table)
-    if not autosize_gpu(lad["provider"]):
+    from camstyle.stylize.autosize import is_gpu
+
+    if not is_gpu(lad["provider"]):
         console.print("A run starts a size below the pick and takes it once the running stylize time confirms "
                       "it fits (capture and publishing share the cores).", markup=False)
     st = results["steadier"]
