@@ -61,7 +61,7 @@ class Steadier:
             self._prev_grey, self._prev_out = grey, styled
             return styled
         flow = self._flow.calc(grey, prev_grey, None)
-        hold_map = self._hold_map(flow, hold) if STILL_GAIN > 0 else hold
+        hold_map = self._hold_map(flow, hold)
         where = self._where(flow)
         warped_grey = cv2.remap(prev_grey, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped_out = cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -82,10 +82,12 @@ class Steadier:
         """Per pixel: `hold` where the scene moves by STILL_MOTION or more, rising linearly to the
         still hold where it does not move at all."""
         still_px = STILL_MOTION * flow.shape[1]
-        motion = cv2.add(cv2.absdiff(flow[..., 0], 0.0), cv2.absdiff(flow[..., 1], 0.0))
         rise = min(MAX_STEADY, hold + STILL_GAIN * (1.0 - hold)) - hold
-        # hold + rise * (1 - motion / still_px), floored at hold
-        return np.maximum(motion * (-rise / still_px) + (hold + rise), hold, dtype=np.float32)
+        hold_map = np.abs(flow[..., 0])  # |dx| + |dy|, then hold + rise * (1 - motion / still_px), in place
+        hold_map += np.abs(flow[..., 1])
+        hold_map *= -rise / still_px
+        hold_map += hold + rise
+        return np.maximum(hold_map, hold, out=hold_map)
 
     def _where(self, flow: np.ndarray) -> np.ndarray:
         """The flow turned into remap's two-channel map (pixel -> where to sample), in place."""
