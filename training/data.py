@@ -370,11 +370,11 @@ class VideoPairs:
     one before and its occlusion mask, served as aligned random crops (the temporal stage)."""
 
     def __init__(self, videos: list[Path], crop: int, pairs_per_video: int = 100,
-                 progress: Callable[[int, int], None] | None = None, camera_shake: float = 0.0):
+                 progress: Callable[[int, int], None] | None = None, camera_shake: float = 0.0, scale: float = 1.25):
         self.crop, self.camera_shake = crop, camera_shake
         self.clips: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # prev, cur, flows, masks
         self.skipped: list[Path] = []
-        short = round(crop * 1.25)
+        short = max(crop, round(crop * scale))
         for done, video in enumerate(videos, 1):
             starts = evenly(video_frame_count(video) - 1, pairs_per_video)
             frames = read_video_frames(video, starts + [s + 1 for s in starts])

@@ -64,6 +64,7 @@ class Recipe:
     temporal_share: float = 0.02      # ... at the start of the temporal stage (0.3 flattened the strokes: sharp-fine-head.md)
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
+    pair_scale: float = 1.25          # the pairs' frames are resized to a short side of pair_scale x size
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
                                       # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0
@@ -94,7 +95,7 @@ RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "came
 
 
 # ... and these, until the video stage starts
-VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "video_content_weight"}
+VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight"}
 
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -232,6 +233,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         problems.append("noise_share and temporal_share may not be negative and must add up to less than 1")
     if not 0 <= recipe.camera_shake <= 1:
         problems.append("camera_shake is a share of the video pairs, from 0 to 1")
+    if not 1 <= recipe.pair_scale <= 4:
+        problems.append("pair_scale (the video frames' short side over the crop) must be from 1 to 4")
     if recipe.late_stability and not recipe.stability:
         problems.append("late_stability adds the stability terms late, --no-stability leaves them out: use one")
     if problems:

@@ -360,7 +360,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         with console.status("Computing optical flow (cached)...") as status:
             pairs = data.VideoPairs(temporal_videos, recipe.size, recipe.temporal_pairs,
                                     progress=counter(status, "Computing optical flow (cached): videos done"),
-                                    camera_shake=recipe.camera_shake)
+                                    camera_shake=recipe.camera_shake, scale=recipe.pair_scale)
     skipped = len(dataset.skipped) + (len(pairs.skipped) if pairs else 0)
     summary = f"{len(dataset)} training images from {len(images)} image files and {len(videos)} videos"
     if dataset.sampled_from:

@@ -165,6 +165,15 @@ def test_flow_is_cached_on_disk(tmp_path, monkeypatch):
     assert prev.shape == cur.shape == (2, 3, 32, 32) and fl.shape == (2, 2, 32, 32) and mask.shape == (2, 1, 32, 32)
 
 
+def test_video_pairs_are_cut_from_frames_at_the_recipes_scale(tmp_path):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))  # 64x48 frames
+    for scale, short in ((1.25, 40), (2.0, 64)):
+        pairs = data.VideoPairs([video], crop=32, pairs_per_video=3, scale=scale)
+        prev, cur, flows, masks = pairs.clips[0]
+        assert cur.shape[1:3] == flows.shape[1:3] == (short, round(64 * short / 48))
+        assert pairs.batch(2, data.random.Random(0))[1].shape == (2, 3, 32, 32)
+
+
 def test_camera_move_gives_the_exact_flow_back_to_the_moved_frame():
     frame = cv2.GaussianBlur(data.synthetic_photo(96, 64, seed=3), (0, 0), 1.0).astype(np.float32) / 255
     rng = data.random.Random(0)
@@ -422,6 +431,12 @@ def test_negative_loss_weights_are_refused(weight):
 def test_camera_shake_must_be_a_share(share):
     with pytest.raises(CamStyleError, match="camera_shake is a share"):
         recipe.resolve_recipe({"camera_shake": share}, None, "x")
+
+
+@pytest.mark.parametrize("scale", [0.5, -1.0, 9.0, float("nan")])
+def test_pair_scale_must_keep_the_crop_inside_the_frame(scale):
+    with pytest.raises(CamStyleError, match="pair_scale"):
+        recipe.resolve_recipe({"pair_scale": scale}, None, "x")
 
 
 @pytest.mark.parametrize("shares", [{"noise_share": -0.1}, {"temporal_share": -0.1}, {"noise_share": 0.5, "temporal_share": 0.5}])
