@@ -4,8 +4,8 @@ the dashboard and the control channel drive.
 Capture puts each frame, timestamped, into a one-slot box; the stylizer always takes the
 newest and frames it never saw are counted as dropped, so a slow network adds no queueing
 delay. Publishing runs on its own clock at the output frame rate and repeats the last frame
-while stylizing lags, so meeting apps never see a frozen camera. The publish clock shifts its
-phase to just after frames become ready, which keeps the wait before publishing small.
+while stylizing lags, so meeting apps never see a frozen camera; a stylized frame goes out as
+soon as it is ready, whatever the camera's rate (mailbox.SendClock).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from camstyle import actions as actions_table
 from camstyle.config import Config, parse_inference_size
 from camstyle.engine.actions import parse_level
 from camstyle.engine.assembly import STYLES_HINT, RunOptions, open_parts
-from camstyle.engine.mailbox import Frame, LatestBox, PhaseLock
+from camstyle.engine.mailbox import Frame, LatestBox, SendClock
 from camstyle.engine.metrics import RunMetrics
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.stylize import autosize
@@ -272,18 +272,16 @@ class Controller:
         return notice_frame("CamStyle", width, height, "starting the camera"), None, False
 
     def _publish_loop(self) -> None:
-        period = 1.0 / self.fps
-        lock = PhaseLock(period)
-        base = time.perf_counter()
-        tick = 0
+        clock = SendClock(1.0 / self.fps, time.perf_counter())
         last: Frame | None = None
         while not self._stop.is_set():
-            due = base + tick * period + lock.offset
-            delay = due - time.perf_counter()
-            if delay > 0 and self._stop.wait(delay):
+            now = time.perf_counter()
+            if self._styled.wait_fresh(clock.repeat_at(now) - now):
+                delay = clock.fresh_at(time.perf_counter()) - time.perf_counter()
+                if delay > 0 and self._stop.wait(delay):
+                    break
+            elif self._stop.is_set():
                 break
-            if delay < -period:  # fell behind (machine busy): skip the missed ticks, do not burst
-                tick += int(-delay / period)
             cpu0 = time.thread_time()
             now = time.perf_counter()
             image, last, fresh = self._publish_frame(now, last)
@@ -297,11 +295,10 @@ class Controller:
                     errors = self.metrics.error()
                     if errors == 1 or errors % 100 == 0:
                         self._notify(f"{output.name} failed: {type(exc).__name__}: {exc}")
+            clock.sent(now)
             if fresh and last is not None:
                 self.metrics.delivered(last, time.perf_counter())
-                lock.observe(last.t_ready, base)
             published = self.metrics.published(now, (time.thread_time() - cpu0) * 1000)
-            tick += 1
             if self.options.max_frames and published >= self.options.max_frames:
                 self._done.set()
                 break

@@ -1,11 +1,11 @@
 """How frames pass between the engine's threads without queueing: a one-slot box that always
-holds the newest frame (older ones are counted as dropped), and the publish clock's phase lock."""
+holds the newest frame (older ones are counted as dropped), and the clock that says when the
+publisher sends."""
 
 from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +36,13 @@ class LatestBox:
             self._item, self._fresh = item, True
             self._cond.notify_all()
 
+    def wait_fresh(self, timeout: float) -> bool:
+        """Whether something newer than what was taken last is there, waiting up to `timeout` s."""
+        with self._cond:
+            if not self._fresh and timeout > 0:
+                self._cond.wait(timeout)
+            return self._fresh
+
     def take(self, timeout: float | None = None) -> Frame | None:
         with self._cond:
             if not self._fresh and timeout:
@@ -46,33 +53,45 @@ class LatestBox:
             return self._item
 
 
-class PhaseLock:
-    """Keeps the publish clock's ticks just after the moment frames become ready.
+class SendClock:
+    """When the publisher sends. A frame that is ready goes out at once unless that would run
+    ahead of the output frame rate; while none comes, the last one is sent again so the output
+    keeps its rate.
 
-    Frames arrive on the camera's clock (plus a roughly constant processing time). When their
-    arrival phase within a tick period is consistent, the tick phase follows it, so frames
-    wait ~a millisecond instead of up to a whole period. Scattered arrivals leave it alone,
-    and the tick rate itself never changes.
-    """
+    Sends earn credit at the frame rate and each spends one: a new frame needs credit that is
+    not negative, a repeat one and a half sends' worth. A camera at the output rate is thus
+    passed through with no wait, its jitter of up to half a period absorbed; a slower one (a 25 fps clip, a camera in a dim
+    room) has each frame sent as soon as it is ready and repeats in between; a faster one is held
+    to the rate (give or take the drift below). Credit never exceeds one repeat's, so a stalled
+    publisher does not burst. It also drifts back to the middle of the two thresholds (time
+    constant SETTLE_S): at equal rates any level would hold for good, so a start-up hiccup that
+    left frames waiting for credit would keep them waiting, and jitter near a threshold would
+    cause waits or needless repeats; the drift removes both within seconds."""
 
-    def __init__(self, period: float, window: int = 30, gain: float = 0.2):
+    FRESH, REPEAT = 0.0, 1.5
+    REST = (FRESH + REPEAT) / 2
+    SETTLE_S = 2.0
+
+    def __init__(self, period: float, now: float):
         self.period = period
-        self.gain = gain
-        self.offset = 0.0
-        self._phases: deque[tuple[float, float]] = deque(maxlen=window)
+        self._credit, self._t = self.REPEAT, now  # the first frame goes at once
 
-    def observe(self, t_ready: float, base: float) -> None:
-        angle = 2 * math.pi * (((t_ready - base) / self.period) % 1.0)
-        self._phases.append((math.cos(angle), math.sin(angle)))
-        if len(self._phases) < 10:
-            return
-        c = sum(p[0] for p in self._phases) / len(self._phases)
-        s = sum(p[1] for p in self._phases) / len(self._phases)
-        concentration = math.hypot(c, s)
-        if concentration < 0.7:
-            return
-        spread = math.sqrt(max(0.0, -2 * math.log(concentration))) * self.period / (2 * math.pi)
-        margin = min(self.period / 2, 0.001 + 2 * spread)
-        target = (math.atan2(s, c) / (2 * math.pi)) * self.period + margin
-        delta = ((target - self.offset) + self.period / 2) % self.period - self.period / 2
-        self.offset += self.gain * delta
+    def _credit_at(self, now: float) -> float:
+        return min(self.REPEAT, self._credit + max(0.0, now - self._t) / self.period)
+
+    def _when(self, now: float, level: float) -> float:
+        """When the credit reaches `level` (now, if it has)."""
+        return now + max(0.0, level - self._credit_at(now)) * self.period
+
+    def fresh_at(self, now: float) -> float:
+        """When a frame that is ready at `now` may go out."""
+        return self._when(now, self.FRESH)
+
+    def repeat_at(self, now: float) -> float:
+        """When the last frame goes out again if no new one is ready by then."""
+        return self._when(now, self.REPEAT)
+
+    def sent(self, now: float) -> None:
+        level = self._credit_at(now)  # where a send finds the credit: what drifts to the middle
+        level += (self.REST - level) * (1 - math.exp(-max(0.0, now - self._t) / self.SETTLE_S))
+        self._credit, self._t = level - 1, now

@@ -19,7 +19,7 @@ from camstyle.capture.clips import SyntheticSource
 from camstyle.engine import controller as controller_module
 from camstyle.engine import mailbox
 from camstyle.engine.controller import Controller
-from camstyle.engine.mailbox import LatestBox, PhaseLock
+from camstyle.engine.mailbox import LatestBox, SendClock
 from camstyle.errors import CamStyleError, ModelError
 from camstyle.frames import notice_frame
 from camstyle.publish.outputs import Output
@@ -79,22 +79,66 @@ def test_latest_box_keeps_only_the_newest_and_counts_drops():
     assert box.take(timeout=0.01) is None  # nothing newer
 
 
-def test_phase_lock_moves_ticks_just_after_frames_arrive():
-    period = 1 / 30
-    lock = PhaseLock(period)
-    base = 100.0
-    for k in range(60):  # frames become ready 12 ms into each tick period
-        lock.observe(base + k * period + 0.012, base)
-    assert 0.012 < lock.offset % period < 0.012 + 0.004
+def publish(ready_times, duration, fps=30):
+    """The publish loop's decisions on a simulated clock, for frames ready at `ready_times`:
+    (every send's time, each new frame's wait between ready and sent)."""
+    clock, t, i = SendClock(1 / fps, 0.0), 0.0, 0
+    sends, waits = [], []
+    while t < duration:
+        repeat_at = clock.repeat_at(t)
+        if i < len(ready_times) and ready_times[i] <= repeat_at:
+            t = max(t, ready_times[i])
+            t = clock.fresh_at(t)
+            while i + 1 < len(ready_times) and ready_times[i + 1] <= t:  # newer ones replace it in the box
+                i += 1
+            waits.append(t - ready_times[i])
+            i += 1
+        else:
+            t = repeat_at
+        sends.append(t)
+        clock.sent(t)
+    return np.array(sends), waits
 
 
-def test_phase_lock_ignores_scattered_arrivals():
+def test_a_camera_at_the_output_rate_is_published_without_waiting():
+    rng = np.random.default_rng(0)
+    ready = np.arange(300) / 30 + 0.012 + rng.uniform(-0.006, 0.006, 300)  # 30 fps, jittery arrival
+    sends, waits = publish(ready, ready[-1])
+    assert len(waits) == 300 and max(waits) < 1e-9  # every frame sent, none waited
+    assert len(sends) == len(waits) + 1  # nothing repeated but the start-up notice at 0
+
+
+def test_a_slower_camera_is_published_at_once_with_repeats_keeping_the_rate():
+    ready = np.arange(250) / 25 + 0.02  # a 25 fps clip: 10 s
+    sends, waits = publish(ready, ready[-1])
+    assert len(waits) == 250 and max(waits) < 1e-9
+    assert abs(len(sends) / 10.0 - 30) < 1  # repeats fill in: 30 fps out
+    assert np.diff(sends).max() <= 1.5 / 30 + 1e-9  # never a gap longer than 1.5 frames while frames come
+
+
+def test_a_faster_camera_is_held_to_the_output_rate_with_the_newest_frame():
+    ready = np.arange(600) / 60  # 60 fps for 10 s
+    sends, waits = publish(ready, 10.0)
+    assert 30 <= len(sends) / 10.0 < 31
+    assert max(waits) < 1 / 60 + 1e-9  # what is sent is at most one camera frame old
+
+
+def test_frames_left_waiting_by_a_hiccup_go_out_at_once_again_within_a_second():
     period = 1 / 30
-    lock = PhaseLock(period)
-    rng = np.random.default_rng(1)
-    for k in range(60):
-        lock.observe(100.0 + k * period + rng.uniform(0, period), 100.0)
-    assert lock.offset == 0.0
+    burst = [0.0, 0.002, 0.004, 0.006, 0.008]  # five frames at once (a stutter in capture), then 30 fps
+    ready = np.concatenate([burst, 0.01 + 0.1 * period + np.arange(1, 300) * period])
+    sends, waits = publish(ready, ready[-1])
+    assert waits[2] > 0.2 * period  # the burst spent the credit: the next frames wait...
+    assert max(waits[30:]) < 1e-9  # ...and not after a second (with no drift they would wait for good)
+
+
+def test_after_a_stall_the_output_repeats_at_its_rate_and_does_not_burst():
+    ready = np.concatenate([np.arange(30) / 30, 2.0 + np.arange(30) / 30])  # a second with no frames
+    sends, waits = publish(ready, 3.0)
+    gaps = np.diff(sends)
+    assert np.all(gaps[(sends[1:] > 1.05) & (sends[1:] < 1.95)] > 0.99 / 30)  # repeats, 30 a second
+    assert abs(np.sum((sends > 1.0) & (sends < 2.0)) - 30) <= 2
+    assert np.sum((sends >= 2.0) & (sends < 2.1)) <= 4  # no catching up when frames return
 
 
 def test_file_to_virtual_camera_end_to_end(tmp_path, style_dir):
