@@ -65,6 +65,7 @@ class Recipe:
     temporal_settle: int = 20         # its weight settles after this many steps (0: follows the term; AutoWeight)
     temporal_pairs: int = 100         # frame pairs taken from each video
     pair_scale: float = 1.25          # the pairs' frames are resized to a short side of pair_scale x size
+                                      # (2: the image stage's scale; no clear gain, docs/research/video-stage-scale-and-probes.md)
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
                                       # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0
