@@ -295,7 +295,7 @@ class Controller:
                     errors = self.metrics.error()
                     if errors == 1 or errors % 100 == 0:
                         self._notify(f"{output.name} failed: {type(exc).__name__}: {exc}")
-            clock.sent(now)
+            clock.sent(now, fresh)
             if fresh and last is not None:
                 self.metrics.delivered(last, time.perf_counter())
             published = self.metrics.published(now, (time.thread_time() - cpu0) * 1000)

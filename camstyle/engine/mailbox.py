@@ -60,15 +60,18 @@ class SendClock:
 
     Sends earn credit at the frame rate and each spends one: a new frame needs credit that is
     not negative, a repeat one and a half sends' worth. A camera at the output rate is thus
-    passed through with no wait, its jitter of up to half a period absorbed; a slower one (a 25 fps clip, a camera in a dim
-    room) has each frame sent as soon as it is ready and repeats in between; a faster one is held
-    to the rate (give or take the drift below). Credit never exceeds one repeat's, so a stalled
-    publisher does not burst. It also drifts back to the middle of the two thresholds (time
-    constant SETTLE_S): at equal rates any level would hold for good, so a start-up hiccup that
-    left frames waiting for credit would keep them waiting, and jitter near a threshold would
-    cause waits or needless repeats; the drift removes both within seconds."""
+    passed through with no wait, its jitter of up to half a period absorbed; a slower one (a
+    25 fps clip, a camera in a dim room) has each frame sent as soon as it is ready, with repeats
+    in between; a faster one is held to the rate. Credit stops growing half a send above a
+    repeat's: a publisher that wakes late loses none, and one that stalled sends one extra frame
+    at most, not a burst. The credit new frames find drifts back to the middle of the two
+    thresholds (time constant SETTLE_S): at equal rates any level would hold for good, so a
+    start-up hiccup that left frames waiting for credit would keep them waiting, and jitter near
+    a threshold would cause waits or needless repeats; the drift clears both within seconds, and
+    holds a faster camera about 1 % above the rate."""
 
     FRESH, REPEAT = 0.0, 1.5
+    CAP = REPEAT + 0.5
     REST = (FRESH + REPEAT) / 2
     SETTLE_S = 2.0
 
@@ -77,7 +80,7 @@ class SendClock:
         self._credit, self._t = self.REPEAT, now  # the first frame goes at once
 
     def _credit_at(self, now: float) -> float:
-        return min(self.REPEAT, self._credit + max(0.0, now - self._t) / self.period)
+        return min(self.CAP, self._credit + max(0.0, now - self._t) / self.period)
 
     def _when(self, now: float, level: float) -> float:
         """When the credit reaches `level` (now, if it has)."""
@@ -91,7 +94,9 @@ class SendClock:
         """When the last frame goes out again if no new one is ready by then."""
         return self._when(now, self.REPEAT)
 
-    def sent(self, now: float) -> None:
-        level = self._credit_at(now)  # where a send finds the credit: what drifts to the middle
-        level += (self.REST - level) * (1 - math.exp(-max(0.0, now - self._t) / self.SETTLE_S))
+    def sent(self, now: float, fresh: bool) -> None:
+        """A frame went out at `now`: a new one (`fresh`) or a repeat."""
+        level = self._credit_at(now)
+        if fresh:  # where new frames find the credit drifts to the middle; repeats keep exact time
+            level += (self.REST - level) * (1 - math.exp(-max(0.0, now - self._t) / self.SETTLE_S))
         self._credit, self._t = level - 1, now

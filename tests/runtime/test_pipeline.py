@@ -79,24 +79,27 @@ def test_latest_box_keeps_only_the_newest_and_counts_drops():
     assert box.take(timeout=0.01) is None  # nothing newer
 
 
-def publish(ready_times, duration, fps=30):
-    """The publish loop's decisions on a simulated clock, for frames ready at `ready_times`:
-    (every send's time, each new frame's wait between ready and sent)."""
+def publish(ready_times, duration, fps=30, late=0.0):
+    """The publish loop's decisions on a simulated clock, for frames ready at `ready_times` and
+    a thread that wakes `late` s after it asked to: (every send's time, each new frame's wait
+    between ready and sent)."""
     clock, t, i = SendClock(1 / fps, 0.0), 0.0, 0
     sends, waits = [], []
     while t < duration:
         repeat_at = clock.repeat_at(t)
-        if i < len(ready_times) and ready_times[i] <= repeat_at:
+        fresh = i < len(ready_times) and ready_times[i] <= repeat_at
+        if fresh:
             t = max(t, ready_times[i])
-            t = clock.fresh_at(t)
+            due = clock.fresh_at(t)
+            t = due + late if due > t else t
             while i + 1 < len(ready_times) and ready_times[i + 1] <= t:  # newer ones replace it in the box
                 i += 1
             waits.append(t - ready_times[i])
             i += 1
         else:
-            t = repeat_at
+            t = repeat_at + late
         sends.append(t)
-        clock.sent(t)
+        clock.sent(t, fresh)
     return np.array(sends), waits
 
 
@@ -130,6 +133,11 @@ def test_frames_left_waiting_by_a_hiccup_go_out_at_once_again_within_a_second():
     sends, waits = publish(ready, ready[-1])
     assert waits[2] > 0.2 * period  # the burst spent the credit: the next frames wait...
     assert max(waits[30:]) < 1e-9  # ...and not after a second (with no drift they would wait for good)
+
+
+def test_a_publisher_that_wakes_late_keeps_the_output_rate():
+    sends, _ = publish([], 10.0, late=0.003)  # no camera frames: all repeats, each woken 3 ms late
+    assert abs(len(sends) / 10.0 - 30) < 0.3
 
 
 def test_after_a_stall_the_output_repeats_at_its_rate_and_does_not_burst():
