@@ -224,7 +224,7 @@ class Controller:
             if judged and not self.stylizer.fading:
                 self._judge_size((now - start) * 1000)
             self.metrics.styled(now, (now - start) * 1000 if stylize else None)
-            self._styled.put(Frame(image, frame.t_capture, now, stylize))
+            self._styled.put(Frame(image, frame.t_capture, stylize))
 
     def _judge_size(self, ms: float) -> None:
         """Feed one frame's stylize time to the governor; apply the size it decides."""

@@ -15,7 +15,6 @@ import numpy as np
 class Frame:
     image: np.ndarray
     t_capture: float  # perf_counter when the frame left the camera
-    t_ready: float = 0.0  # when it was ready to publish
     stylized: bool = False
 
 
@@ -68,7 +67,7 @@ class SendClock:
     thresholds (time constant SETTLE_S): at equal rates any level would hold for good, so a
     start-up hiccup that left frames waiting for credit would keep them waiting, and jitter near
     a threshold would cause waits or needless repeats; the drift clears both within seconds, and
-    holds a faster camera about 1 % above the rate."""
+    lets a faster camera through about 2 % above the rate."""
 
     FRESH, REPEAT = 0.0, 1.5
     CAP = REPEAT + 0.5
