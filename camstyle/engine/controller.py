@@ -277,7 +277,8 @@ class Controller:
         while not self._stop.is_set():
             now = time.perf_counter()
             if self._styled.wait_fresh(clock.repeat_at(now) - now):
-                delay = clock.fresh_at(time.perf_counter()) - time.perf_counter()
+                ready = time.perf_counter()
+                delay = clock.fresh_at(ready) - ready
                 if delay > 0 and self._stop.wait(delay):
                     break
             elif self._stop.is_set():
