@@ -66,6 +66,8 @@ class Recipe:
     temporal_pairs: int = 100         # frame pairs taken from each video
     pair_scale: float = 1.25          # the pairs' frames are resized to a short side of pair_scale x size
                                       # (2: the image stage's scale; no clear gain, docs/research/video-stage-scale-and-probes.md)
+    photo_every: int = 0              # in the video stage every Nth step is a batch of photos (image-stage losses and
+                                      # the noise term) instead of video pairs; 0: video pairs only
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
                                       # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0
@@ -96,7 +98,7 @@ RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "came
 
 
 # ... and these, until the video stage starts
-VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight"}
+VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight", "photo_every"}
 
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -223,10 +225,10 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         problems.append("size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
-    counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle)
+    counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle, recipe.photo_every)
     if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
         problems.append("batch and style_size must be positive, "
-                        "steps, temporal_steps, noise_settle and temporal_settle not negative")
+                        "steps, temporal_steps, noise_settle, temporal_settle and photo_every not negative")
     weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and lr must be positive")

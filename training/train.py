@@ -178,13 +178,14 @@ class Trainer:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp else contextlib.nullcontext()
 
-    def step(self, batch: tuple[np.ndarray, ...]) -> dict[str, float]:
-        """One optimizer step on (images,) or (prev, current, flow, mask); returns the loss terms."""
+    def step(self, batch: tuple[np.ndarray, ...], video_stage: bool = False) -> dict[str, float]:
+        """One optimizer step on (images,) or (prev, current, flow, mask); returns the loss terms.
+        In the video stage (`video_stage`) photos get the noise term too, as video pairs do."""
         r = self.recipe
         video = len(batch) == 4
         x = to_tensor(batch[1] if video else batch[0], self.device)
         inputs = [x]
-        noisy = r.stability and (video or not r.late_stability)
+        noisy = r.stability and (video or video_stage or not r.late_stability)
         if noisy:
             inputs.append(L.sparse_noise(x, r.noise_fraction, r.noise_amplitude, generator=self.noise_rng))
         if video:
@@ -433,9 +434,10 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         task = progress.add_task(job.name, total=total_steps, completed=step, losses="")
         while step < total_steps:
             stage = "image" if step < recipe.steps else "temporal"
-            batch = (dataset.batch(recipe.batch, trainer.rng),) if stage == "image" else pairs.batch(recipe.batch, trainer.rng)
+            photos = stage == "image" or (recipe.photo_every and (step - recipe.steps + 1) % recipe.photo_every == 0)
+            batch = (dataset.batch(recipe.batch, trainer.rng),) if photos else pairs.batch(recipe.batch, trainer.rng)
             try:
-                values = trainer.step(batch)
+                values = trainer.step(batch, video_stage=stage == "temporal")
             except Diverged as exc:
                 back = guard.restore(trainer, str(exc))
             else:

@@ -669,6 +669,20 @@ def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     assert plain["step"] == 2  # the per-frame baseline has no temporal stage
 
 
+def test_photo_every_puts_photo_batches_with_the_noise_term_into_the_video_stage(photos, painting, tiny_vgg, tmp_path):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    run_job("mixed", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=4, temporal_pairs=3, photo_every=2,
+            late_stability=True)
+    log = read_log("mixed")
+    assert [e["stage"] for e in log] == ["image"] * 2 + ["temporal"] * 4
+    video_steps = [("temporal" in e) for e in log[2:]]
+    assert video_steps == [True, False, True, False]  # every second step of the video stage is photos
+    assert all(e["stability"] > 0 for e in log[2:])  # ... and those photos get the noise term too
+    assert "stability" not in log[0]  # late stability: the image stage has none
+    with pytest.raises(CamStyleError, match="photo_every not negative"):
+        recipe.resolve_recipe({"photo_every": -1}, None, "x")
+
+
 def test_a_finished_style_trains_on_with_a_fixed_temporal_weight_or_camera_shake(photos, painting, tiny_vgg, tmp_path,
                                                                                  monkeypatch):
     """--resume --temporal-weight or --camera-shake mid-way through the video stage: from the next step."""
