@@ -101,6 +101,10 @@ RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "came
 VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight", "photo_every"}
 
 
+# ... and, with late_stability, the noise term's settings too: it joins in the video stage
+LATE_NOISE = {"noise_weight", "noise_share", "noise_settle", "noise_fraction", "noise_amplitude", "white_weight"}
+
+
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
@@ -205,7 +209,9 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
     overrides = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
     if previous:
-        free = RESUMABLE | (VIDEO_STAGE if previous["step"] <= base.steps else set())
+        free = set(RESUMABLE)
+        if previous["step"] <= base.steps:
+            free |= VIDEO_STAGE | (LATE_NOISE if base.late_stability else set())
         changed = [f"{k}={getattr(base, k)!r} (asked: {v!r})" for k, v in overrides.items()
                    if k not in free and getattr(base, k) != v]
         if changed:

@@ -539,8 +539,11 @@ def test_video_stage_settings_may_change_until_it_starts():
     assert recipe.resolve_recipe({"temporal_share": 0.25, "temporal_steps": 400}, stage1_done, "x").temporal_share == 0.25
     with pytest.raises(CamStyleError, match=rf"temporal_share={recipe.RECIPE.temporal_share} \(asked: 0.25\)"):
         recipe.resolve_recipe({"temporal_share": 0.25}, {**stage1_done, "step": recipe.RECIPE.steps + 1}, "x")
+    # with late stability the noise term joins in the video stage, so its settings are free until then
+    assert recipe.resolve_recipe({"noise_share": 0.05}, stage1_done, "x").noise_share == 0.05
+    early = {**stage1_done, "recipe": {**stage1_done["recipe"], "late_stability": False}}
     with pytest.raises(CamStyleError, match="noise_share"):
-        recipe.resolve_recipe({"noise_share": 0.05}, stage1_done, "x")
+        recipe.resolve_recipe({"noise_share": 0.05}, early, "x")  # ... but not where it trained from the start
     assert recipe.resolve_recipe({"video_content_weight": 0.25}, stage1_done, "x").video_content_weight == 0.25
     with pytest.raises(CamStyleError, match="content_weight"):
         recipe.resolve_recipe({"content_weight": 0.5}, stage1_done, "x")  # the image stage's is learnt already
