@@ -32,7 +32,7 @@ class Recipe:
     architecture: str = DEFAULT_ARCHITECTURE
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (camstyle/stylize/architectures.py)
     steps: int = 1400                 # stage 1 (images): about 1.1 s a step on 2 CPU cores
-    temporal_steps: int = 900         # stage 2 (video pairs), about 1.2 s a step; skipped when there are no videos
+    temporal_steps: int = 900         # stage 2 (video pairs, about 1.2 s a step, and photos); skipped when there are no videos
     size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360
     batch: int = 1
     style_size: int = 384             # the painting's longer side for the style targets, px
@@ -66,8 +66,9 @@ class Recipe:
     temporal_pairs: int = 100         # frame pairs taken from each video
     pair_scale: float = 1.25          # the pairs' frames are resized to a short side of pair_scale x size
                                       # (2: the image stage's scale; no clear gain, docs/research/video-stage-scale-and-probes.md)
-    photo_every: int = 0              # in the video stage every Nth step is a batch of photos (image-stage losses and
-                                      # the noise term) instead of video pairs; 0: video pairs only
+    photo_every: int = 2              # in the video stage every Nth step is a batch of photos (image-stage losses and
+                                      # the noise term) instead of video pairs, so that the network does not forget the
+                                      # painting on a few clips (0: video pairs only; docs/research/photo-replay.md)
     camera_shake: float = 0.5         # share of video pairs made by moving a frame as a hand-held camera does
                                       # (data.camera_move): holds strokes still on a shaking background
     seed: int = 0

@@ -328,7 +328,7 @@ def test_gradient_spikes_are_clipped_to_a_few_times_the_recent_median():
 
 def test_a_resumed_run_that_diverges_points_to_its_intact_checkpoint(photos, painting, tiny_vgg, monkeypatch):
     run_job("long", painting, [photos], tiny_vgg, steps=3)
-    monkeypatch.setattr(train.Trainer, "step", lambda self, batch: (_ for _ in ()).throw(train.Diverged("the loss is nan")))
+    monkeypatch.setattr(train.Trainer, "step", lambda self, batch, **kw: (_ for _ in ()).throw(train.Diverged("the loss is nan")))
     with pytest.raises(CamStyleError, match="diverged") as caught:
         run_job("long_on", painting, [photos], tiny_vgg, steps=3)  # a new run: nothing to fall back on
     assert "export" not in caught.value.hint
@@ -342,12 +342,12 @@ def test_a_resumed_run_that_diverges_points_to_its_intact_checkpoint(photos, pai
 def test_a_run_that_blows_up_goes_on_from_earlier_weights(photos, painting, tiny_vgg, monkeypatch):
     step, calls = train.Trainer.step, []
 
-    def sabotaged(self, batch):
+    def sabotaged(self, batch, **kw):
         calls.append(1)
         if len(calls) == 70:  # one bad update: the last layer's weights 100 times too large
             with torch.no_grad():
                 list(self.net.parameters())[-2].mul_(100)
-        return step(self, batch)
+        return step(self, batch, **kw)
 
     monkeypatch.setattr(train.Trainer, "step", sabotaged)
     state = run_job("blown", painting, [photos], tiny_vgg, steps=90)
@@ -452,7 +452,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert recipe.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "temporal_settle not negative" in err and "Traceback" not in err
+    assert "temporal_settle and photo_every not negative" in err and "Traceback" not in err
     assert not checkpoint.run_dir("x").parent.exists()  # a bad option leaves no empty run behind
 
 
@@ -465,7 +465,7 @@ def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, t
     assert recipe.resolve_recipe({"late_stability": False, "noise_settle": 50}, None, "x").noise_settle == 50
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "noise_settle and temporal_settle not negative" in err and "Traceback" not in err
+    assert "noise_settle, temporal_settle and photo_every not negative" in err and "Traceback" not in err
 
     def noise_weights(name, settle):
         run_job(name, painting, [photos], tiny_vgg, steps=6, noise_settle=settle)
@@ -663,7 +663,8 @@ def test_checkpoints_by_time_so_a_killed_run_loses_little_and_resumes_exactly(ph
 
 def test_videos_add_a_temporal_stage(photos, painting, tiny_vgg, tmp_path):
     video = write_video(tmp_path / "clip.avi", panning_frames(8))
-    state = run_job("temporal", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)
+    state = run_job("temporal", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3,
+                    photo_every=0)
     log = read_log("temporal")
     assert [e["stage"] for e in log] == ["image", "image", "temporal", "temporal"]
     assert all(e["temporal"] > 0 and e["temporal_weight"] > 0 for e in log[2:])
@@ -690,7 +691,7 @@ def test_a_finished_style_trains_on_with_a_fixed_temporal_weight_or_camera_shake
                                                                                  monkeypatch):
     """--resume --temporal-weight or --camera-shake mid-way through the video stage: from the next step."""
     video = write_video(tmp_path / "clip.avi", panning_frames(8))
-    run_job("on", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3)
+    run_job("on", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=2, temporal_pairs=3, photo_every=0)
     automatic = read_log("on")[-1]["temporal_weight"]
     job = train.Job(name="on", style_image=painting, data=[photos, video], log_every=1, threads=1, install=False, resume=True)
     from rich.console import Console
@@ -713,7 +714,8 @@ def test_late_stability_trains_the_image_stage_as_the_baseline_does(photos, pain
     from camstyle import cli
 
     video = write_video(tmp_path / "clip.avi", panning_frames(8))
-    run_job("late", painting, [photos, video], tiny_vgg, steps=3, temporal_steps=2, temporal_pairs=3, late_stability=True)
+    run_job("late", painting, [photos, video], tiny_vgg, steps=3, temporal_steps=2, temporal_pairs=3, late_stability=True,
+            photo_every=0)
     run_job("plain", painting, [photos, video], tiny_vgg, steps=3, stability=False)
     late, plain = read_log("late"), read_log("plain")
     assert losses_of(late[:3]) == losses_of(plain)  # the image stage is the baseline's, step for step
