@@ -243,6 +243,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         problems.append("noise_share and temporal_share may not be negative and must add up to less than 1")
     if not 0 <= recipe.camera_shake <= 1:
         problems.append("camera_shake is a share of the video pairs, from 0 to 1")
+    if recipe.photo_every == 1:
+        problems.append("photo_every = 1 would leave no video pairs: use 0 (pairs only) or 2 and up")
     if not 1 <= recipe.pair_scale <= 4:
         problems.append("pair_scale (the video frames' short side over the crop) must be from 1 to 4")
     if recipe.late_stability and not recipe.stability:

@@ -4,7 +4,9 @@ Stage 1, on photos (and stills from videos): the balanced style loss, content, c
 the painting's contrast and total variation, plus the noise stability loss of Mur.AI: the same batch is stylized with
 and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agree.
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
-frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions.
+frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions;
+every photo_every-th step is a batch of photos instead, so that the network keeps the painting
+it learned rather than drifting towards what suits the few training clips.
 With late_stability (the default), stage 1 is the per-frame baseline's, step for step, and
 the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
 then learns to hold them still, rather than learning from the start that a flat area is the

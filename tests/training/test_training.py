@@ -685,6 +685,8 @@ def test_photo_every_puts_photo_batches_with_the_noise_term_into_the_video_stage
     assert "stability" not in log[0]  # late stability: the image stage has none
     with pytest.raises(CamStyleError, match="photo_every not negative"):
         recipe.resolve_recipe({"photo_every": -1}, None, "x")
+    with pytest.raises(CamStyleError, match="photo_every = 1 would leave no video pairs"):
+        recipe.resolve_recipe({"photo_every": 1}, None, "x")
 
 
 def test_a_finished_style_trains_on_with_a_fixed_temporal_weight_or_camera_shake(photos, painting, tiny_vgg, tmp_path,
