@@ -5,7 +5,11 @@ steadier blends each stylized frame with the previous one, warped by the optical
 camera frames (DIS, its fastest preset), so strokes follow the motion instead of being
 averaged into a smear. Where the warp does not explain the camera picture (a hand that
 appears, a turned head, a light switched on) the new frame is taken as it is, so nothing
-ghosts. The blend weight `hold` is the share of the warped previous frame where the warp is
+ghosts. "Explains" allows the fast flow's error of about a pixel: a camera pixel counts as
+explained when it lies within the range of the warped picture's 3x3 neighbourhood (and not
+far from the warped pixel itself). Judged by the plain difference alone, grass, hair and
+brick, where a pixel's shift changes a lot, were taken unsteadied wherever the camera moved.
+The blend weight `hold` is the share of the warped previous frame where the warp is
 trusted and the picture moves: 0 is off, 0.5 halves a pixel's frame-to-frame shimmer. Where the
 picture stands still the hold rises towards 1 (STILL_GAIN): slow moves are what smear, and a
 still background the network repaints every frame is where shimmer shows most.
@@ -20,8 +24,11 @@ import cv2
 import numpy as np
 
 MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that slow moves smear
-TRUST_FULL = 0.02  # warped camera frame within this of the new one (0..1 luminance): warp fully trusted
-TRUST_NONE = 0.06  # this far off or more: the new stylized frame is taken as it is
+TRUST_FULL = 0.02  # new camera pixel within this of its warped neighbourhood's range (0..1 luminance): warp trusted
+TRUST_NONE = 0.06  # this far outside it or more: the new stylized frame is taken as it is
+MISMATCH_FULL = 0.10  # and, however textured the place, a plain difference up to this is trusted ...
+MISMATCH_NONE = 0.20  # ... and from this on not: what a wrong flow shows, e.g. a fast ball over dark trousers
+NEIGHBOURHOOD = np.ones((3, 3), np.uint8)  # the misalignment the trust allows: a pixel either way
 ERROR_BLUR = 1.5   # sigma (px) of the blur on the warp error, so single noisy pixels do not decide
 STILL_MOTION = 0.009  # motion under this share of the frame's width a frame (4 px at 448 wide) counts as
 STILL_GAIN = 0.7      # still, in proportion, and there the hold goes this share of the way from `hold`
@@ -65,17 +72,25 @@ class Steadier:
         where = self._where(flow)
         warped_grey = cv2.remap(prev_grey, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped_out = cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        weight = cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR).astype(np.float32)
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
-        weight -= TRUST_NONE * 255
-        weight *= -1 / ((TRUST_NONE - TRUST_FULL) * 255)
-        np.clip(weight, 0.0, 1.0, out=weight)
+        weight = np.minimum(self._trust(cv2.add(cv2.subtract(grey, cv2.dilate(warped_grey, NEIGHBOURHOOD)),
+                                                cv2.subtract(cv2.erode(warped_grey, NEIGHBOURHOOD), grey)),
+                                        TRUST_FULL, TRUST_NONE),
+                            self._trust(cv2.absdiff(grey, warped_grey), MISMATCH_FULL, MISMATCH_NONE))
         weight *= hold_map
         out = cv2.subtract(warped_out, styled, dst=warped_out)  # in place: no per-frame temporaries
         out *= weight[..., None]
         out += styled
         self._prev_grey, self._prev_out = grey, out
         return out
+
+    @staticmethod
+    def _trust(error: np.ndarray, full: float, none: float) -> np.ndarray:
+        """1 where the (uint8, blurred) error is under `full` (0..1), falling to 0 at `none`."""
+        trust = cv2.GaussianBlur(error, (0, 0), ERROR_BLUR).astype(np.float32)
+        trust -= none * 255
+        trust *= -1 / ((none - full) * 255)
+        return np.clip(trust, 0.0, 1.0, out=trust)
 
     @staticmethod
     def _hold_map(flow: np.ndarray, hold: float) -> np.ndarray:

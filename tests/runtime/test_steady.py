@@ -94,3 +94,55 @@ def test_still_parts_are_held_longer_than_moving_ones(monkeypatch):
     plain = shimmer_left(still), shimmer_left(panning)
     assert adaptive[0] < 0.7 * plain[0], "a still picture: held longer"
     assert adaptive[1] == pytest.approx(plain[1], rel=0.1), "a pan of 4 px a frame (3 % of the width): the plain hold"
+
+
+class FlowOff:
+    """Stands in for the optical flow: the true motion (none) plus a constant error of `dx` px."""
+
+    def __init__(self, dx: float):
+        self.dx = dx
+
+    def calc(self, grey, prev, _):
+        flow = np.zeros((*grey.shape, 2), np.float32)
+        flow[..., 0] = self.dx
+        return flow
+
+
+def textured(seed: int = 5) -> np.ndarray:
+    """Fine, contrasty grain (grass, hair, brick): a pixel's shift changes it a lot."""
+    grain = cv2.GaussianBlur(np.random.default_rng(seed).normal(128, 70, (H, W)), (0, 0), 0.8)
+    return np.clip(grain, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("flow_error", [0.0, 1.0])
+def test_a_flow_a_pixel_off_is_trusted_on_texture(flow_error):
+    """The fast flow is often a pixel off on fine texture, where that pixel changes the picture
+    a lot: the warp still counts as explaining it, so the shimmer there is calmed."""
+    rng = np.random.default_rng(0)
+    grey = textured()
+    steadier = Steadier(0.5)
+    steadier._flow = FlowOff(flow_error)
+    shimmer = [paint(grey) + rng.normal(0, 12, (H, W, 3)).astype(np.float32) for _ in range(8)]
+    steadied = [steadier(grey, out) for out in shimmer]
+    inner = lambda frames: [f[8:-8, 8:-8] for f in frames]  # noqa: E731 - the warp repeats the border
+    assert frame_to_frame(inner(steadied[2:])) < 0.8 * frame_to_frame(inner(shimmer[2:]))
+
+
+def test_a_fast_ball_the_flow_missed_leaves_no_trail():
+    """A bright, patterned ball over dark trousers, moving 12 px a frame, and a flow that saw no
+    motion: where the ball was and where it is now, the new frame is taken as it is, though the
+    ball's dark patches put the trousers' shade within its neighbourhoods' range."""
+    trousers = (textured() // 4).astype(np.uint8)
+    patches = np.where(textured(seed=9) > 100, 250, 20).astype(np.uint8)  # a football's black and white
+    frames = []
+    for t in range(6):
+        ball = np.zeros((H, W), np.uint8)
+        cv2.circle(ball, (W // 2, 20 + 12 * t), 9, 255, -1)
+        frames.append(np.where(ball > 0, patches, trousers))
+    steadier = Steadier(0.5)
+    steadier._flow = FlowOff(0.0)
+    for grey in frames:
+        out = steadier(grey, paint(grey))
+    moved = cv2.absdiff(frames[-1], frames[-2]) > 100  # the ball's old place and its new one
+    assert moved.sum() > 200
+    assert np.abs(out - paint(frames[-1]))[moved].max() < 2.0
