@@ -73,10 +73,10 @@ class Steadier:
         warped_grey = cv2.remap(prev_grey, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         warped_out = cv2.remap(previous, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
-        weight = np.minimum(self._trust(cv2.add(cv2.subtract(grey, cv2.dilate(warped_grey, NEIGHBOURHOOD)),
-                                                cv2.subtract(cv2.erode(warped_grey, NEIGHBOURHOOD), grey)),
-                                        TRUST_FULL, TRUST_NONE),
-                            self._trust(cv2.absdiff(grey, warped_grey), MISMATCH_FULL, MISMATCH_NONE))
+        outside = cv2.add(cv2.subtract(grey, cv2.dilate(warped_grey, NEIGHBOURHOOD)),  # how far each camera pixel
+                          cv2.subtract(cv2.erode(warped_grey, NEIGHBOURHOOD), grey))  # is outside its warped 3x3 range
+        weight = self._trust(outside, TRUST_FULL, TRUST_NONE)
+        np.minimum(weight, self._trust(cv2.absdiff(grey, warped_grey), MISMATCH_FULL, MISMATCH_NONE), out=weight)
         weight *= hold_map
         out = cv2.subtract(warped_out, styled, dst=warped_out)  # in place: no per-frame temporaries
         out *= weight[..., None]
