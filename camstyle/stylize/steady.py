@@ -8,7 +8,8 @@ appears, a turned head, a light switched on) the new frame is taken as it is, so
 ghosts. "Explains" allows the fast flow's error of about a pixel: a camera pixel counts as
 explained when it lies within the range of the warped picture's 3x3 neighbourhood (and not
 far from the warped pixel itself). Judged by the plain difference alone, grass, hair and
-brick, where a pixel's shift changes a lot, were taken unsteadied wherever the camera moved.
+brick, where a pixel's shift changes a lot and the fast flow is often that far off, were
+mostly taken unsteadied.
 The blend weight `hold` is the share of the warped previous frame where the warp is
 trusted and the picture moves: 0 is off, 0.5 halves a pixel's frame-to-frame shimmer. Where the
 picture stands still the hold rises towards 1 (STILL_GAIN): slow moves are what smear, and a
