@@ -15,7 +15,7 @@ trusted and the picture moves: 0 is off, 0.5 halves a pixel's frame-to-frame shi
 picture stands still the hold rises towards 1 (STILL_GAIN): slow moves are what smear, and a
 still background the network repaints every frame is where shimmer shows most.
 numpy and OpenCV only, and cheap enough to stay on by default: all its work (one DIS flow, two
-remaps, a blur) runs at the inference size, not the output size
+remaps, a 3x3 erode and dilate, two blurs) runs at the inference size, not the output size
 (docs/research/run-time-steadying.md has its cost and effect).
 """
 
