@@ -37,6 +37,7 @@ from camstyle.errors import CamStyleError
 from camstyle.frames import fit_frame
 from camstyle.stylize.steady import Steadier
 from camstyle.stylize.styles import StyleInfo
+from camstyle.stylize.stylizer import mend_border
 from camstyle.training import flow
 from camstyle.training.data import INFERENCE_SIZE, evenly, read_video_frames
 
@@ -85,7 +86,7 @@ class OnnxStyle:
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
         out = self.session.run(None, {self.input: blob})[0][0]
-        return np.clip(out.transpose(1, 2, 0), 0, 1)
+        return mend_border(np.clip(out.transpose(1, 2, 0), 0, 1))  # as the runtime shows it
 
 
 def warping_error(frames: list[np.ndarray], flows: list[tuple[np.ndarray, np.ndarray]]) -> float:

@@ -20,6 +20,7 @@ import torch
 
 from camstyle import paths
 from camstyle.stylize import styles
+from camstyle.stylize.stylizer import mend_border
 from camstyle.errors import ModelError
 from camstyle.training.data import INFERENCE_SIZE
 from camstyle.training.networks import TransformNet, build_network
@@ -96,7 +97,7 @@ def check_images(images: list[np.ndarray]) -> list[np.ndarray]:
 def sample_jpeg(model: bytes, image: np.ndarray) -> bytes:
     blob = image.transpose(2, 0, 1)[None].astype(np.float32) / 255.0
     out = onnx_session(model).run(["output"], {"input": blob})[0][0]
-    rgb = (np.clip(out, 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)
+    rgb = mend_border((np.clip(out, 0, 1).transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8))  # as the runtime shows it
     return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 

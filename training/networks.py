@@ -149,7 +149,8 @@ class SharpNet(nn.Module):
       one non-linearity at full resolution, for strokes at the output's own scale.
     Reflection padding (zero padding lets the network find the frame's border and paint bands
     along it), except in the head's last convolution, where a padding copy at full resolution
-    would cost more than the convolution and one pixel of border does not matter.
+    would cost more than the convolution. So the outermost ring of pixels is painted against
+    zeros; the runtime repeats its neighbour there (camstyle.stylize.stylizer.mend_border).
     """
 
     def __init__(self, widths=(16, 32, 64), blocks: int = 4, expand: int = 2, output: str = DEFAULT_OUTPUT,

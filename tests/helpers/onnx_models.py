@@ -46,6 +46,16 @@ def colour_matrix_model(matrix: np.ndarray = SWAP_RB) -> bytes:
     return _model(nodes, [_io("input")], [_io("output")], [mix, spatial])
 
 
+def zero_padded_blur_model() -> bytes:
+    """A 3x3 mean per channel with zero padding, as a `sharp_fine` network's last convolution
+    pads: on a flat picture its outermost ring of pixels comes out darker than the rest."""
+    kernel = np.zeros((3, 3, 3, 3), np.float32)
+    for c in range(3):
+        kernel[c, c] = 1 / 9
+    nodes = [helper.make_node("Conv", ["input", "kernel"], ["output"], pads=[1, 1, 1, 1])]
+    return _model(nodes, [_io("input")], [_io("output")], [numpy_helper.from_array(kernel, "kernel")])
+
+
 def constant_colour_model(rgb=(1.0, 0.0, 0.0)) -> bytes:
     """Every pixel becomes `rgb` whatever the input: makes 'is it stylized?' trivially visible."""
     zero = numpy_helper.from_array(np.zeros((3, 3, 1, 1), np.float32), "zero")

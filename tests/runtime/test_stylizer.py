@@ -51,6 +51,13 @@ def test_colour_swap_model_really_runs(tmp_path):
     assert model.provider == "cpu"
 
 
+def test_the_border_ring_a_zero_padded_network_paints_is_mended(tmp_path):
+    model = StyleModel(style_file(tmp_path, "blur", onnx_models.zero_padded_blur_model()).model_path, "blur")
+    image = np.full((48, 64, 3), (30, 100, 200), np.uint8)
+    out = model.run(image)  # unmended, the ring would be 2/3 (edges) and 4/9 (corners) as bright
+    assert np.abs(out.astype(int) - image).max() <= 1
+
+
 def test_corrupt_model_is_a_model_error(tmp_path):
     path = style_file(tmp_path, "broken", onnx_models.corrupt_model_bytes()).model_path
     with pytest.raises(ModelError) as err:

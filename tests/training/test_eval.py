@@ -53,7 +53,8 @@ def test_warping_error_is_the_floor_for_a_still_clip_and_rises_with_flicker(clip
     assert static["source"]["warping_error"] < 1e-6 and static["net"]["warping_error"] < 1e-6
     assert noisy["source"]["warping_error"] > 1e-3
     assert noisy["net"]["warping_error"] > 100 * max(static["net"]["warping_error"], 1e-7)
-    assert noisy["swap"]["warping_error"] == pytest.approx(noisy["source"]["warping_error"], rel=1e-4)
+    # within 1 %: the outermost ring of pixels repeats its neighbour, as the runtime shows it (mend_border)
+    assert noisy["swap"]["warping_error"] == pytest.approx(noisy["source"]["warping_error"], rel=0.01)
 
 
 def test_steady_measures_the_published_video_for_both_networks(clips):

@@ -15,6 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from camstyle import paths  # noqa: E402
 from camstyle.stylize import styles
+from camstyle.stylize.stylizer import mend_border
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
 from camstyle.training import checkpoint, data, export, recipe  # noqa: E402
 from camstyle.training.data import synthetic_photo  # noqa: E402
@@ -100,7 +101,7 @@ def test_export_installs_a_style_the_runtime_finds_and_runs():
     net = export.network_from_checkpoint(fake_checkpoint())
     with torch.no_grad():
         expected = net(torch.from_numpy(frame_rgb).permute(2, 0, 1)[None].float() / 255)[0].clamp(0, 1)
-    expected = (expected.permute(1, 2, 0).numpy() * 255).round()
+    expected = mend_border((expected.permute(1, 2, 0).numpy() * 255).round())  # the runtime repeats the ring's neighbour
     assert np.abs(cv2.cvtColor(runtime, cv2.COLOR_BGR2RGB).astype(np.float32) - expected).max() <= 1
 
 
