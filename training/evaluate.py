@@ -4,7 +4,10 @@ Per clip, at the style's inference size and through its ONNX model (onnxruntime)
   warping error   Lai et al. (ECCV 2018): E = mean over consecutive pairs of
                   sum(M * ||O_t - warp(O_t-1)||^2) / sum(M), RGB in [0, 1], with the DIS flow
                   and the Ruder et al. occlusion mask M computed on the SOURCE frames. Also
-                  reported for the source clip itself (the floor) and for a --baseline style.
+                  reported for the source clip itself and for a --baseline style. The source's
+                  own is a yardstick, not a floor: where the picture drifts by sub-pixel steps,
+                  a sharp painting that moves exactly with it measures more (flow error times
+                  its gradient; docs/research/steadiness-floor.md).
   noise sensitivity  mean |f(x + n) - f(x)| with n ~ N(0, 2/255) per pixel: camera noise.
   shift sensitivity  mean |f(shifted x) - shifted f(x)| over shifts of 1, 2 and 4 px across and
                   down: how much a network repaints a picture that only moved, as a hand-held
@@ -249,7 +252,7 @@ def evaluate(style: StyleInfo, videos: list[Path], frames: int = 60, size: tuple
             results[name] = metrics
         clips.append({"clip": str(video), "frames": len(source), "results": results})
     notes = [f"warping error (Lai et al. 2018): {flow.FLOW_NAME} on the source frames, Ruder et al. occlusion mask, "
-             "RGB in [0, 1]; lower is steadier, the source row is the floor",
+             "RGB in [0, 1]; lower is steadier, the source row is the camera's own",
              "noise sensitivity: mean absolute output change for N(0, 2/255) input noise, RGB in [0, 1]",
              "shift sensitivity: mean absolute change of the output, aligned, when the input moves 1, 2 or 4 px "
              "across or down; 0 for a network that paints the same strokes on a moved picture",

@@ -4,7 +4,7 @@
   camstyle eval --style starry_night --baseline starry_night_baseline --style-image starry.jpg clip.mp4 --json
 
 Per clip: the temporal warping error (Lai et al. 2018, optical flow on the source frames;
-the source clip's own error is the floor), the sensitivity to camera-like input noise, the
+the source clip's own error for scale), the sensitivity to camera-like input noise, the
 share of the bright subject (a lit face) blown out to pure white and,
 with PyTorch installed, the training's VGG style and content losses (the style loss needs
 --style-image). Lower is better for all of these. With --style-image, the output's contrast
