@@ -331,6 +331,16 @@ class ImageDataset:
         """float32 [size, 3, crop, crop] RGB in 0..1."""
         return to_chw([random_crop(self.image(rng.randrange(len(self.paths))), self.crop, rng) for _ in range(size)])
 
+    def moved_batch(self, size: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs as VideoPairs.batch serves them, made from photos: each a photo (at the image
+        stage's scale jitter) and the same photo moved as a hand-held camera moves it (camera_move)."""
+        pairs = []
+        for _ in range(size):
+            cur = resize_short(self.image(rng.randrange(len(self.paths))), rng.randint(self.crop, 2 * self.crop))
+            prev, fl, mask = camera_move(cur, rng)
+            pairs.append(aligned_crop(prev, cur, fl, mask, self.crop, rng))
+        return stack_pairs(pairs)
+
     def fixed_images(self, count: int, width: int, height: int) -> list[np.ndarray]:
         """`count` images spread over the dataset, centre-cropped to width x height: previews and export checks."""
         from camstyle.frames import fit_frame
@@ -365,6 +375,24 @@ def camera_move(frame: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.n
     return prev, (where - grid).astype(np.float16), inside.astype(np.uint8)
 
 
+def aligned_crop(prev: np.ndarray, cur: np.ndarray, fl: np.ndarray, mask: np.ndarray, crop: int,
+                 rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same random crop of a pair, its flow (as float32) and its mask, all mirrored half the time."""
+    h, w = prev.shape[:2]
+    y, x = rng.randint(0, h - crop), rng.randint(0, w - crop)
+    window = (slice(y, y + crop), slice(x, x + crop))
+    prev, cur, fl, mask = prev[window], cur[window], fl[window].astype(np.float32), mask[window]
+    if rng.random() < 0.5:  # mirror everything; the flow's x component changes sign
+        prev, cur, fl, mask = prev[:, ::-1], cur[:, ::-1], fl[:, ::-1] * np.float32([-1, 1]), mask[:, ::-1]
+    return prev, cur, fl, mask
+
+
+def stack_pairs(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
+    """(prev, current) float32 [B,3,c,c] in 0..1, flow current->prev [B,2,c,c], mask [B,1,c,c]."""
+    return (to_chw([p[0] for p in pairs]), to_chw([p[1] for p in pairs]),
+            np.stack([p[2].transpose(2, 0, 1) for p in pairs]), np.stack([p[3][None].astype(np.float32) for p in pairs]))
+
+
 class VideoPairs:
     """Consecutive frame pairs spread over each video, with the flow from each frame back to the
     one before and its occlusion mask, served as aligned random crops (the temporal stage)."""
@@ -397,21 +425,11 @@ class VideoPairs:
 
     def batch(self, size: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(prev, current) float32 [B,3,c,c] in 0..1, flow current->prev [B,2,c,c], mask [B,1,c,c]."""
-        prevs, currents, flows, masks = [], [], [], []
-        c = self.crop
+        pairs = []
         for _ in range(size):
             clip, i = self.index[rng.randrange(len(self.index))]
             prev, cur, fl, mask = (a[i] for a in self.clips[clip])
             if self.camera_shake and rng.random() < self.camera_shake:
                 prev, fl, mask = camera_move(cur, rng)
-            h, w = prev.shape[:2]
-            y, x = rng.randint(0, h - c), rng.randint(0, w - c)
-            window = (slice(y, y + c), slice(x, x + c))
-            prev, cur, fl, mask = prev[window], cur[window], fl[window].astype(np.float32), mask[window]
-            if rng.random() < 0.5:  # mirror everything; the flow's x component changes sign
-                prev, cur, fl, mask = prev[:, ::-1], cur[:, ::-1], fl[:, ::-1] * np.float32([-1, 1]), mask[:, ::-1]
-            prevs.append(prev)
-            currents.append(cur)
-            flows.append(fl.transpose(2, 0, 1))
-            masks.append(mask[None].astype(np.float32))
-        return to_chw(prevs), to_chw(currents), np.stack(flows), np.stack(masks)
+            pairs.append(aligned_crop(prev, cur, fl, mask, self.crop, rng))
+        return stack_pairs(pairs)

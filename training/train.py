@@ -6,7 +6,8 @@ and without sparse noise (0.3% of pixels, +-30/255) and the two outputs must agr
 Stage 2, only when videos are given: fine-tuning on consecutive frame pairs, where stylized
 frame t must match stylized frame t-1 warped along the (DIS) optical flow, outside occlusions;
 every photo_every-th step is a batch of photos instead, so that the network keeps the painting
-it learned rather than drifting towards what suits the few training clips.
+it learned rather than drifting towards what suits the few training clips (with moved_photos,
+each photo paired with itself moved as a hand-held camera moves it, under the temporal term too).
 With late_stability (the default), stage 1 is the per-frame baseline's, step for step, and
 the noise term joins the temporal one in stage 2: the network first learns the painting's strokes,
 then learns to hold them still, rather than learning from the start that a flat area is the
@@ -437,7 +438,12 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         while step < total_steps:
             stage = "image" if step < recipe.steps else "temporal"
             photos = stage == "image" or (recipe.photo_every and (step - recipe.steps + 1) % recipe.photo_every == 0)
-            batch = (dataset.batch(recipe.batch, trainer.rng),) if photos else pairs.batch(recipe.batch, trainer.rng)
+            if not photos:
+                batch = pairs.batch(recipe.batch, trainer.rng)
+            elif stage == "temporal" and recipe.moved_photos and trainer.rng.random() < recipe.moved_photos:
+                batch = dataset.moved_batch(recipe.batch, trainer.rng)
+            else:
+                batch = (dataset.batch(recipe.batch, trainer.rng),)
             try:
                 values = trainer.step(batch, video_stage=stage == "temporal")
             except Diverged as exc:

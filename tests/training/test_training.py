@@ -190,6 +190,18 @@ def test_camera_move_gives_the_exact_flow_back_to_the_moved_frame():
     assert max(np.abs(fl).max() for _, fl, _ in moves) <= data.SHAKE_PX + reach
 
 
+def test_moved_photos_pair_a_photo_with_itself_moved_and_the_exact_flow(photos):
+    dataset = data.ImageDataset(data.collect_files([photos])[0], [], crop=32)
+    prev, cur, fl, mask = dataset.moved_batch(6, data.random.Random(0))
+    assert prev.shape == cur.shape == (6, 3, 32, 32) and fl.shape == (6, 2, 32, 32) and mask.shape == (6, 1, 32, 32)
+    for p, c, f, m in zip(prev, cur, fl, mask):
+        inner = m[0].astype(bool)
+        inner[:3], inner[-3:], inner[:, :3], inner[:, -3:] = False, False, False, False
+        back = flow.warp(p.transpose(1, 2, 0), f.transpose(1, 2, 0)) - c.transpose(1, 2, 0)
+        moved = np.abs(p - c).transpose(1, 2, 0)[inner].mean()
+        assert moved > 0.005 and np.abs(back)[inner].mean() < 0.5 * moved  # moved, and the flow takes it back
+
+
 def test_camera_shake_replaces_that_share_of_the_video_pairs(tmp_path):
     video = write_video(tmp_path / "still.avi", [panning_frames(1)[0]] * 8)  # a still camera: flow zero
     still = data.VideoPairs([video], crop=32, pairs_per_video=3)
@@ -431,6 +443,12 @@ def test_negative_loss_weights_are_refused(weight):
 def test_camera_shake_must_be_a_share(share):
     with pytest.raises(CamStyleError, match="camera_shake is a share"):
         recipe.resolve_recipe({"camera_shake": share}, None, "x")
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_moved_photos_must_be_a_share(share):
+    with pytest.raises(CamStyleError, match="moved_photos is a share"):
+        recipe.resolve_recipe({"moved_photos": share}, None, "x")
 
 
 @pytest.mark.parametrize("scale", [0.5, -1.0, 9.0, float("nan")])
@@ -683,6 +701,9 @@ def test_photo_every_puts_photo_batches_with_the_noise_term_into_the_video_stage
     assert video_steps == [True, False, True, False]  # every second step of the video stage is photos
     assert all(e["stability"] > 0 for e in log[2:])  # ... and those photos get the noise term too
     assert "stability" not in log[0]  # late stability: the image stage has none
+    run_job("moved", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=4, temporal_pairs=3, photo_every=2,
+            late_stability=True, moved_photos=1.0)
+    assert all("temporal" in e for e in read_log("moved")[2:])  # the photos, moved, get the temporal term too
     with pytest.raises(CamStyleError, match="photo_every not negative"):
         recipe.resolve_recipe({"photo_every": -1}, None, "x")
     with pytest.raises(CamStyleError, match="photo_every = 1 would leave no video pairs"):
