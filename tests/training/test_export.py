@@ -14,8 +14,8 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
 from camstyle import paths  # noqa: E402
-from camstyle.stylize import styles
-from camstyle.stylize.stylizer import mend_border
+from camstyle.stylize import styles  # noqa: E402
+from camstyle.stylize.stylizer import mend_border  # noqa: E402
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
 from camstyle.training import checkpoint, data, export, recipe  # noqa: E402
 from camstyle.training.data import synthetic_photo  # noqa: E402
