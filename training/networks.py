@@ -12,7 +12,10 @@ and could later live in the norm parameters alone (conditional instance norm).
 
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT, OUTPUTS
@@ -147,6 +150,7 @@ class SharpNet(nn.Module):
       That head is linear after the upsampling, so it paints nothing finer than the half-resolution
       features. With `head_mix` channels its 3x3 convolution is followed by a ReLU and a 1x1 to RGB:
       one non-linearity at full resolution, for strokes at the output's own scale.
+      Export writes the head in an equivalent form that runs at half resolution (HalfResolutionHead).
     Reflection padding (zero padding lets the network find the frame's border and paint bands
     along it), except in the head's last convolution, where a padding copy at full resolution
     would cost more than the convolution. So the outermost ring of pixels is painted against
@@ -164,8 +168,9 @@ class SharpNet(nn.Module):
             self.config["head_mix"] = head_mix
 
         def conv(c_in, c_out, kernel, stride=1, groups=1):
-            return nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2 if kernel > 1 else 0, groups=groups,
-                             padding_mode="reflect")
+            if kernel == 1:  # no padding, so no padding copy in the exported graph either
+                return nn.Conv2d(c_in, c_out, 1, stride, groups=groups)
+            return nn.Conv2d(c_in, c_out, kernel, stride, padding=kernel // 2, groups=groups, padding_mode="reflect")
 
         relu = lambda: nn.ReLU(inplace=True)  # noqa: E731
         up = lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
@@ -191,6 +196,13 @@ class SharpNet(nn.Module):
         """The convolution that writes the RGB output (its bias sets the starting colour)."""
         return self.head[-1]
 
+    def for_inference(self) -> SharpNet:
+        """A copy that paints the same pictures for less (HalfResolutionHead): what export writes.
+        Train this network, not the copy."""
+        net = copy.deepcopy(self).eval()
+        net.head = HalfResolutionHead(self.head)
+        return net
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         half = self.down1(x)
         quarter = self.down2(half)
@@ -201,6 +213,65 @@ class SharpNet(nn.Module):
         if self.config["output"] == "linear":
             return y
         return ClipInward.apply(y) if self.training else y.clamp(0, 1)
+
+
+def _bilinear_taps() -> torch.Tensor:
+    """taps[p, t, d]: in a 3x3 convolution after bilinear x2 upsampling (align_corners=False), the
+    weight with which tap t (-1, 0, 1 -> 0, 1, 2) of an output pixel of phase p (its row, or
+    column, is 2i + p) reads the input pixel i + d (d -1, 0, 1 -> 0, 1, 2)."""
+    taps = torch.zeros(2, 3, 3, dtype=torch.float64)
+    for p in (0, 1):
+        for t in (-1, 0, 1):
+            row = p + t  # the upsampled row read, relative to 2i
+            i, odd = row // 2, row % 2  # it lies 1/4 of the way from input row i to i - 1 (even) or i + 1 (odd)
+            taps[p, t + 1, i + 1] += 0.75
+            taps[p, t + 1, i + (1 if odd else -1) + 1] += 0.25
+    return taps
+
+
+class HalfResolutionHead(nn.Module):
+    """SharpNet's head, rewritten to run at half resolution: the same pictures at about half the
+    network's full-resolution cost (docs/research/half-resolution-head.md).
+
+    Bilinear x2 upsampling followed by a 3x3 convolution is, for each of the four output pixels
+    that one half-resolution pixel becomes (its phase), a 3x3 convolution of the half-resolution
+    features; a ReLU and a 1x1 convolution act per pixel, so they follow along. The head becomes
+    one 3x3 convolution to all four phases' channels at half resolution, the ReLU, and a 2x2
+    stride-2 transposed convolution that writes each phase's pixels with that phase's copy of
+    the final 1x1 (a plain head without ReLU: the identity), so no full-resolution feature map
+    is ever stored. Trained as a bilinear head, every phase's weights come from one
+    convolution, so this form cannot print the 2-pixel pattern a freely trained sub-pixel head
+    learns.
+    Exact except for the outermost ring of pixels: there the full-resolution convolution read
+    zero padding, this form reads the edge pixels (the upsampling's own edge rule), and the
+    runtime replaces that ring with its neighbour in either case (camstyle.stylize.stylizer.mend_border).
+    """
+
+    def __init__(self, head: nn.Sequential):
+        super().__init__()
+        self.pre = copy.deepcopy(head[0])
+        conv3 = head[2]
+        hidden, c_in = conv3.weight.shape[:2]
+        with torch.no_grad():
+            taps = _bilinear_taps()
+            phases = torch.einsum("ocyx,pyd,qxe->pqocde", conv3.weight.double(), taps, taps)
+            self.phases = nn.Conv2d(c_in, 4 * hidden, 3)  # channel (2 * row phase + column phase) * hidden + k
+            self.phases.weight.copy_(phases.reshape(4 * hidden, c_in, 3, 3))
+            self.phases.bias.copy_(conv3.bias.repeat(4))
+            self.relu = len(head) > 3
+            if self.relu:
+                project, bias = head[4].weight[:, :, 0, 0], head[4].bias
+            else:
+                project, bias = torch.eye(hidden), torch.zeros(hidden)
+            self.write = nn.ConvTranspose2d(4 * hidden, project.shape[0], 2, stride=2)
+            self.write.weight.zero_()
+            for phase in range(4):
+                self.write.weight[phase * hidden:(phase + 1) * hidden, :, phase // 2, phase % 2] = project.T
+            self.write.bias.copy_(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.phases(F.pad(self.pre(x), (1, 1, 1, 1), mode="replicate"))
+        return self.write(torch.relu(y) if self.relu else y)
 
 
 def build_network(architecture: str = DEFAULT_ARCHITECTURE, output: str = DEFAULT_OUTPUT) -> nn.Module:
