@@ -215,7 +215,7 @@ class SharpNet(nn.Module):
         return ClipInward.apply(y) if self.training else y.clamp(0, 1)
 
 
-def _bilinear_taps() -> torch.Tensor:
+def bilinear_taps() -> torch.Tensor:
     """taps[p, t, d]: in a 3x3 convolution after bilinear x2 upsampling (align_corners=False), the
     weight with which tap t (-1, 0, 1 -> 0, 1, 2) of an output pixel of phase p (its row, or
     column, is 2i + p) reads the input pixel i + d (d -1, 0, 1 -> 0, 1, 2)."""
@@ -253,7 +253,7 @@ class HalfResolutionHead(nn.Module):
         conv3 = head[2]
         hidden, c_in = conv3.weight.shape[:2]
         with torch.no_grad():
-            taps = _bilinear_taps()
+            taps = bilinear_taps()
             phases = torch.einsum("ocyx,pyd,qxe->pqocde", conv3.weight.double(), taps, taps)
             self.phases = nn.Conv2d(c_in, 4 * hidden, 3)  # channel (2 * row phase + column phase) * hidden + k
             self.phases.weight.copy_(phases.reshape(4 * hidden, c_in, 3, 3))

@@ -31,6 +31,8 @@ class Recipe:
     recipe_file: str = "default"      # the file this recipe started from (training/recipes/NAME.toml)
     architecture: str = DEFAULT_ARCHITECTURE
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (camstyle/stylize/architectures.py)
+    init: str = ""                    # the weights it starts from: "" random, an installed style's name, or "auto",
+                                      # the installed style nearest the painting (training/warm_start.py)
     steps: int = 1400                 # stage 1 (images): about 1.1 s a step on 2 CPU cores
     temporal_steps: int = 900         # stage 2 (video pairs, about 1.2 s a step, and photos); skipped when there are no videos
     size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360

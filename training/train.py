@@ -55,7 +55,7 @@ import torch
 
 from camstyle import atomic, paths
 from camstyle.errors import CamStyleError, DeviceError
-from camstyle.training import checkpoint, data
+from camstyle.training import checkpoint, data, warm_start
 from camstyle.training import losses as L
 from camstyle.training.networks import build_network
 from camstyle.training.recipe import Recipe, default_recipe_file, noise_from_the_start, resolve_recipe
@@ -391,6 +391,14 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
         step, spent = 0, 0.0
         with contextlib.suppress(OSError):
             (run / "log.jsonl").unlink()
+    if recipe.init and not previous:
+        with console.status("Choosing the network to start from..."):
+            start, source, scores = warm_start.starting_network(recipe.init, recipe.architecture, recipe.output, trainer.vgg,
+                                                                trainer.grams, trainer.layer_weights, fixed.to(device))
+        trainer.net.load_state_dict(start.state_dict())
+        recipe = dataclasses.replace(recipe, init=source)  # recorded by name: the run can be trained again as it was
+        nearest = f" (the nearest to the painting of {len(scores)} installed)" if scores else ""
+        console.print(f"Starting from style {source}'s network{nearest}.")
     final_losses = previous.get("final_losses", {}) if previous else {}
     recent: dict[str, deque] = {}
     guard = Rollback(name=job.name, saved_step=step if previous else 0)

@@ -4,6 +4,7 @@
   camstyle train starry_night.jpg --name starry_night --resume       continue after Ctrl+C
   camstyle train scream.jpg --name scream --set steps=4000           one recipe value changed
   camstyle train scream.jpg --name scream --recipe my_recipe.toml    a recipe of your own
+  camstyle train scream.jpg --name scream --recipe quick             a softer style in a third of the time
 
 Stage 1 learns the painting's strokes on photos (and stills from videos); when videos are given
 (--data or --temporal-data), stage 2 teaches the network to hold them still: a noise stability
@@ -46,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(videos in --data are used too)")
     group = parser.add_argument_group("recipe (on --resume: the run's own)")
     group.add_argument("--recipe", metavar="NAME_OR_FILE",
-                       help="a recipe file, or one of training/recipes: default (CPU) and gpu "
+                       help="a recipe file, or one of training/recipes: default (CPU), gpu, and quick "
+                            "(starts from the installed style nearest the painting) "
                             "(default: gpu when CUDA is present, else default)")
     group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                        help="change one recipe value, e.g. --set steps=4000 (repeatable; keys: see the recipe files)")
