@@ -3,7 +3,8 @@
 A trained network already knows how to paint a picture and hold its strokes still; moving it to
 a new painting takes a fraction of the steps a random one needs (docs/research/quick-style.md).
 `init = "auto"` starts from the installed style whose pictures are nearest the new painting's
-style (lowest style loss on a few training photos), among those of the recipe's architecture.
+style (lowest style loss on the run's preview photos), among the stabilized styles of the
+recipe's architecture.
 
 The weights are read from the style's ONNX file: its initializers carry the training module's
 names, and a sharp head exported in its half-resolution form (networks.HalfResolutionHead) is
@@ -100,6 +101,8 @@ def starting_network(init: str, architecture: str, output: str, vgg: nn.Module, 
                                 f"Set init to one of {', '.join(sorted(installed)) or 'none installed'}, or to \"{AUTO}\".")
         style = installed[init]
         return network_from_style(style, architecture, output), style.name, {}
-    candidates = [s for s in styles.discover_styles() if s.meta.get("architecture") == architecture]
+    # a per-frame baseline (trained without the stability terms) would have to learn to hold still from scratch
+    candidates = [s for s in styles.discover_styles()
+                  if s.meta.get("architecture") == architecture and s.meta.get("stabilized", True)]
     style, scores = nearest_style(candidates, architecture, output, vgg, grams, layer_weights, photos)
     return network_from_style(style, architecture, output), style.name, scores
