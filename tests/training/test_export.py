@@ -19,21 +19,9 @@ from camstyle.stylize.stylizer import mend_border  # noqa: E402
 from camstyle.errors import CamStyleError, ModelError  # noqa: E402
 from camstyle.training import checkpoint, data, export, recipe  # noqa: E402
 from camstyle.training.data import synthetic_photo  # noqa: E402
-from camstyle.training.networks import build_network  # noqa: E402
+from trained_like import random_network  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def random_network(architecture: str = "fast", seed: int = 0):
-    """A network with random convolutions and instance-norm affines: far from the identity."""
-    torch.manual_seed(seed)
-    net = build_network(architecture)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.3, 0.3)
-    return net.eval()
 
 
 def fake_checkpoint(architecture: str = "fast") -> dict:

@@ -17,23 +17,11 @@ from camstyle import paths  # noqa: E402
 from camstyle.errors import CamStyleError  # noqa: E402
 from camstyle.stylize import styles  # noqa: E402
 from camstyle.training import data, export, losses as L, train, warm_start  # noqa: E402
-from camstyle.training.networks import build_network  # noqa: E402
 from camstyle.training.vgg import VGGFeatures, vgg16_layers  # noqa: E402
 
+from trained_like import random_network  # noqa: E402
+
 torch.set_num_threads(1)
-
-
-def random_network(architecture: str, seed: int):
-    """Random convolutions and norm affines: every weight distinct (an exporter may merge equal
-    initializers, as a fresh network's norms are), pictures not saturated."""
-    torch.manual_seed(seed)
-    net = build_network(architecture)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.3, 0.3)
-    return net.eval()
 
 
 def install(name: str, net, half_resolution_head: bool = True) -> styles.StyleInfo:
