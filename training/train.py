@@ -327,6 +327,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                             "Add --resume to continue it, --restart to start it over, or pick another --name.")
     device = pick_device(job.device)
     recipe = resolve_recipe(overrides or {}, previous, job.name, job.recipe_file or default_recipe_file(device))
+    if not previous:
+        warm_start.check_init(recipe.init, recipe.architecture)
 
     style_rgb = data.load_style_image(Path(job.style_image), recipe.style_size)
     sha = file_sha256(Path(job.style_image))

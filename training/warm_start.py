@@ -86,23 +86,44 @@ def nearest_style(candidates: list[styles.StyleInfo], architecture: str, output:
         if best is None or scores[style.name] < scores[best.name]:
             best = style
     if best is None:
-        raise CamStyleError(f"No installed style is a {architecture} network to start from.",
-                            "Set init = \"\" to train from random weights.")
+        raise CamStyleError(f"None of the {len(candidates)} installed {architecture} styles could be read to start from.",
+                            "Reinstall them, or set init = \"\" to train from random weights.")
     return best, scores
+
+
+def _candidates(init: str, architecture: str) -> list[styles.StyleInfo]:
+    """The styles `init` may start from, or one clear error: the named one, or for "auto" every
+    stabilized style of `architecture` (a per-frame baseline would have to learn to hold still
+    from scratch)."""
+    installed = styles.discover_styles()
+    if init == AUTO:
+        candidates = [s for s in installed if s.meta.get("architecture") == architecture and s.meta.get("stabilized", True)]
+        if not candidates:
+            raise CamStyleError(f"No installed style is a stabilized {architecture} network to start from.",
+                                "Set init = \"\" to train from random weights.")
+        return candidates
+    named = [s for s in installed if s.name == init]
+    if not named:
+        raise CamStyleError(f"There is no installed style '{init}' to start from.",
+                            f"Set init to one of {', '.join(sorted(s.name for s in installed)) or 'none installed'}, "
+                            f"or to \"{AUTO}\".")
+    if named[0].meta.get("architecture") != architecture:
+        raise CamStyleError(f"Style '{init}' is a {named[0].meta.get('architecture') or 'foreign'} network; this run trains {architecture}.",
+                            f"Start from a {architecture} style (see `camstyle styles`), or set init = \"{AUTO}\".")
+    return named
+
+
+def check_init(init: str, architecture: str) -> None:
+    """Refuse an `init` that cannot work before the run reads its data (minutes, with the flows)."""
+    if init:
+        _candidates(init, architecture)
 
 
 def starting_network(init: str, architecture: str, output: str, vgg: nn.Module, grams: dict, layer_weights: dict,
                      photos: torch.Tensor) -> tuple[nn.Module, str, dict[str, float]]:
     """(network, the style it came from, the candidates' style losses when chosen by "auto")."""
+    candidates = _candidates(init, architecture)
     if init != AUTO:
-        installed = {s.name: s for s in styles.discover_styles()}
-        if init not in installed:
-            raise CamStyleError(f"There is no installed style '{init}' to start from.",
-                                f"Set init to one of {', '.join(sorted(installed)) or 'none installed'}, or to \"{AUTO}\".")
-        style = installed[init]
-        return network_from_style(style, architecture, output), style.name, {}
-    # a per-frame baseline (trained without the stability terms) would have to learn to hold still from scratch
-    candidates = [s for s in styles.discover_styles()
-                  if s.meta.get("architecture") == architecture and s.meta.get("stabilized", True)]
+        return network_from_style(candidates[0], architecture, output), candidates[0].name, {}
     style, scores = nearest_style(candidates, architecture, output, vgg, grams, layer_weights, photos)
     return network_from_style(style, architecture, output), style.name, scores

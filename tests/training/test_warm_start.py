@@ -60,6 +60,12 @@ def test_a_style_of_another_network_or_a_broken_file_is_refused(tmp_path):
         warm_start.network_from_style(style, "sharp_fine", "linear")
     with pytest.raises(CamStyleError, match="no installed style 'nowhere'"):
         warm_start.starting_network("nowhere", "sharp", "linear", None, {}, {}, torch.zeros(1, 3, 16, 16))
+    # said before the run reads its data
+    with pytest.raises(CamStyleError, match="is a sharp_fine network; this run trains sharp"):
+        warm_start.check_init("fine", "sharp")
+    with pytest.raises(CamStyleError, match="No installed style is a stabilized reference network"):
+        warm_start.check_init("auto", "reference")
+    warm_start.check_init("", "reference")
 
 
 def test_auto_starts_from_the_style_nearest_the_painting():
