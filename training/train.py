@@ -28,6 +28,9 @@ stage ran away and washed a painting out (docs/research/pack-retrain-sharp-fine.
 term trains from the start, on an untrained network, its weight follows it for 4000 steps. Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 
+A run starts from random weights, or from an installed style's network (recipe `init`,
+training/warm_start.py): the quick recipe moves the nearest style to the new painting in short stages.
+
 Every default is in RECIPE, and recipe files (training/recipes/*.toml) change some of them; a run
 folder holds checkpoints, preview grids, log.jsonl and, for a late-stability run, baseline.pt.
 """
