@@ -6,8 +6,8 @@ time to the first stylized frame and the inference size it ran at; the style net
 (milliseconds per frame at that size, per style); the first style at every size of the
 inference-size ladder (network alone, and a whole stylizing step with steadying and
 upscaling) with the size "auto" would pick; and the steadying step alone.
-With no style installed, a network with the cost of the fast style architecture (random
-weights) stands in.
+With no style installed, a network with the cost of the default architecture (random
+weights, in the form export writes) stands in.
 """
 
 from __future__ import annotations
@@ -129,11 +129,12 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="camstyle-bench-") as scratch:
         style_dirs = None
         if not styles:
-            from camstyle.stylize.onnx_graphs import fast_model
+            from camstyle.stylize.architectures import DEFAULT_ARCHITECTURE
+            from camstyle.stylize.onnx_graphs import default_model
             from camstyle.stylize.styles import write_style
 
-            styles = [write_style(Path(scratch), SYNTHETIC, fast_model(),
-                                  {"title": "Synthetic (fast architecture, random weights)"})]
+            styles = [write_style(Path(scratch), SYNTHETIC, default_model(),
+                                  {"title": f"Synthetic ({DEFAULT_ARCHITECTURE} architecture, random weights)"})]
             style_dirs = [(Path(scratch), "bench")]
         # The pipeline first, so that its start-up time includes probing providers.
         pipeline = run_pipeline(cfg.with_overrides({"style.name": styles[0].name}), style_dirs, args.seconds)

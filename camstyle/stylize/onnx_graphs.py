@@ -165,7 +165,66 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
 
 
 def fast_model(seed: int = 0) -> bytes:
-    """The real-time preset's network, as `camstyle bench` measures it before any style exists."""
+    """The first real-time preset's network (styles trained before the sharp ones)."""
     from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_OUTPUT  # torch-free, shared with training
 
     return transform_net_model(**ARCHITECTURES["fast"], output=DEFAULT_OUTPUT, seed=seed)
+
+
+def sharp_model(widths=(16, 32, 64), blocks: int = 4, expand: int = 2, head_mix: int = 0, output: str = "linear",
+                seed: int = 0) -> bytes:
+    """A sharp-family network with random weights, in the form export writes it
+    (training/networks.py: SharpNet with its HalfResolutionHead): the cost of a real style."""
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder("sharp_net")
+    head_channels = 8  # training/networks.py HEAD_CHANNELS
+
+    def conv(x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1, pad: str = "reflect",
+             norm: bool = False, relu: bool = False) -> str:
+        if k > 1:
+            p = 1 if k == 4 else k // 2
+            x = g.node("Pad", [x, g.weight(np.array([0, 0, p, p, 0, 0, p, p], np.int64), "pads")], mode=pad)
+        w = g.weight((rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / (cin // group * k * k))).astype(np.float32))
+        y = g.node("Conv", [x, w, g.weight(np.zeros(cout, np.float32), "b")], kernel_shape=[k, k], strides=[stride, stride],
+                   group=group)
+        if norm:
+            y = g.node("InstanceNormalization", [y, g.weight(np.ones(cout, np.float32), "g"),
+                                                  g.weight(np.zeros(cout, np.float32), "beta")])
+        return g.node("Relu", [y]) if relu else y
+
+    scales = g.weight(np.array([1, 1, 2, 2], np.float32), "scales")
+
+    def up(x: str) -> str:
+        return g.node("Resize", [x, "", scales], mode="linear", coordinate_transformation_mode="pytorch_half_pixel")
+
+    c1, c2, c3 = widths
+    half = conv("input", 3, c1, 4, 2, relu=True)
+    quarter = conv(half, c1, c2, 3, 2, norm=True, relu=True)
+    y = conv(quarter, c2, c3, 3, 2, norm=True, relu=True)
+    hidden = c3 * expand
+    for _ in range(blocks):
+        body = conv(y, c3, hidden, 1, norm=True, relu=True)
+        body = g.node("Relu", [conv(body, hidden, hidden, 3, group=hidden)])
+        y = g.node("Add", [y, conv(body, hidden, c3, 1, norm=True)])
+    y = conv(g.node("Add", [up(conv(y, c3, c2, 1)), quarter]), c2, c2, 3, norm=True, relu=True)
+    y = conv(g.node("Add", [up(conv(y, c2, c1, 1)), half]), c1, c1, 3, norm=True, relu=True)
+    phases = 4 * (head_mix or 3)
+    y = conv(conv(y, c1, head_channels, 1), head_channels, phases, 3, pad="edge", relu=bool(head_mix))
+    w = (rng.standard_normal((phases, 3, 2, 2)) * np.sqrt(1.0 / phases)).astype(np.float32)
+    y = g.node("ConvTranspose", [y, g.weight(w), g.weight(np.full(3, 0.5, np.float32), "b")], kernel_shape=[2, 2],
+               strides=[2, 2])
+    if output == "clip":
+        y = g.node("Clip", [y, g.weight(np.array(0, np.float32), "lo"), g.weight(np.array(1, np.float32), "hi")])
+    g.node("Identity", [y], output="output")
+    return g.to_bytes("input", "output", [1, 3, "height", "width"], [1, 3, "height", "width"])
+
+
+def default_model(seed: int = 0) -> bytes:
+    """The default preset's network with random weights, as `camstyle bench` measures a machine
+    before any style exists."""
+    from camstyle.stylize.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, DEFAULT_OUTPUT
+
+    preset = dict(ARCHITECTURES[DEFAULT_ARCHITECTURE])
+    if preset.pop("family", None) == "sharp":
+        return sharp_model(**preset, output=DEFAULT_OUTPUT, seed=seed)
+    return transform_net_model(**preset, output=DEFAULT_OUTPUT, seed=seed)

@@ -249,6 +249,31 @@ def test_bench_stand_in_has_the_cost_of_the_trained_fast_network():
     assert ("Clip" in {n.op_type for n in ours.graph.node}) == (net.config["output"] == "clip")
 
 
+def _layers(model) -> list[tuple[str, tuple[int, ...]]]:
+    """(op, weight shape) of every convolution, wherever the exporter put the weights."""
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    weights.update({n.output[0]: tuple(a.t.dims) for n in model.graph.node if n.op_type == "Constant"
+                    for a in n.attribute if a.name == "value"})
+    return [(n.op_type, weights[n.input[1]]) for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+
+
+def test_bench_stand_in_is_the_default_network_as_export_writes_it():
+    pytest.importorskip("torch")
+    from camstyle.stylize.architectures import DEFAULT_ARCHITECTURE
+    from camstyle.training import export
+    from camstyle.training.networks import build_network
+
+    exported = onnx.load_from_string(export.onnx_bytes(build_network(DEFAULT_ARCHITECTURE)))
+    ours = onnx.load_from_string(onnx_graphs.default_model())
+    onnx.checker.check_model(ours, full_check=True)
+    assert _layers(ours) == _layers(exported)
+    heavy = ("Pad", "InstanceNormalization", "Resize", "Add", "Relu")  # the memory-bound layers cost the most here
+    assert [n.op_type for n in ours.graph.node if n.op_type in heavy] == \
+        [n.op_type for n in exported.graph.node if n.op_type in heavy]
+    out = StyleModel(onnx_graphs.default_model(), "synthetic", check_size=(64, 32)).run(np.zeros((32, 64, 3), np.uint8))
+    assert out.shape == (32, 64, 3)
+
+
 def test_the_inference_size_changes_between_frames_without_a_jump(tmp_path):
     swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
     rng = np.random.default_rng(1)
