@@ -30,6 +30,7 @@ class Level:
 
     high: float
     ends: str
+    auto: bool = False  # "auto" is a value too: the level goes back to following the style
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Action:
 
 
 STRENGTH = Level(1.0, "0 (camera only) to 1 (full style)")
-STEADY = Level(MAX_STEADY, f"0 (off) to {MAX_STEADY} (steadiest)")
+STEADY = Level(MAX_STEADY, f"0 (off) to {MAX_STEADY} (steadiest), or auto (each style's own)", auto=True)
 _UP, _DOWN = f"+{LEVEL_STEP}", f"-{LEVEL_STEP}"
 
 ACTIONS: tuple[Action, ...] = (
@@ -85,7 +86,8 @@ ACTIONS: tuple[Action, ...] = (
            hotkey=Hotkey("strength_up", "<ctrl>+<alt>+<up>"), keys=Keys(("+", "=", "up"), "strength")),
     Action("strength_down", f"lower the strength by {LEVEL_STEP}", "_do_strength", preset=_DOWN, ctl=False,
            hotkey=Hotkey("strength_down", "<ctrl>+<alt>+<down>"), keys=Keys(("-", "_", "down"), "strength")),
-    Action("steady", f"set the steadying (0 = off .. {STEADY.high:g}), or change it: {_UP}, {_DOWN}", "_do_steady",
+    Action("steady", f"set the steadying (0 = off .. {STEADY.high:g}), or change it: {_UP}, {_DOWN}; "
+           "auto: each style's own", "_do_steady",
            value=LEVEL, level=STEADY),
     Action("steady_up", f"steady more, by {LEVEL_STEP}", "_do_steady", preset=_UP, ctl=False,
            keys=Keys(("]",), "steady")),

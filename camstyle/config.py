@@ -71,6 +71,15 @@ def _number(low: float, high: float) -> Callable[[Any], float]:
     return check
 
 
+def _steady(value: Any) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return _number(0, MAX_STEADY)(value)
+    except _Invalid:
+        raise _Invalid(f'must be "auto" or a number from 0 to {MAX_STEADY:g}') from None
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in options:
@@ -231,9 +240,10 @@ class StyleConfig:
                                   'at start and lowered while the machine is busy; or a fixed size like "640x360"\n'
                                   "(larger is finer but slower; fitted to the output's shape in multiples of 8)")
     guided_upscale: bool = setting(True, _boolean, "Bring the camera's outlines back crisp when scaling the style up to the output size")
-    steady: float = setting(0.5, _number(0, MAX_STEADY), "Steadying: how much of the previous frame, moved along with the motion,\n"
-                                                         "is kept to calm the strokes' shimmer where the picture moves; more where it stands\n"
-                                                         f"still (0 = off, at most {MAX_STEADY})")
+    steady: float | str = setting("auto", _steady, "Steadying: how much of the previous frame, moved along with the motion,\n"
+                                                   "is kept to calm the strokes' shimmer where the picture moves; more where it stands\n"
+                                                   f'still (0 = off, at most {MAX_STEADY}); "auto" = what each style asks for (0.5 unless\n'
+                                                   "its .json names more: styles whose strokes shimmer more than the camera)")
     preserve_colors: bool = setting(False, _boolean, "Keep the camera's colours and take only the brush strokes from the style")
     mirror: bool = setting(False, _boolean, "Flip the image horizontally")
 

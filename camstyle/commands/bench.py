@@ -100,7 +100,7 @@ def run_pipeline(cfg, style_dirs, seconds: float) -> dict:
         "style": status["style"], "source": status["source"], "seconds": round(wall, 2),
         "output_size": status["output_size"], "inference_size": status["inference_size"],
         "size_changes": controller.size_history(),
-        "fps_target": cfg.output.fps, "steady": cfg.style.steady,
+        "fps_target": cfg.output.fps, "steady": status["steady"],
         "fps_out": round((frames_out - 1) / span, 2) if span > 0 else 0.0,
         "fps_styled": round(status["frames_styled"] / wall, 2), "fps_in": round(status["frames_in"] / wall, 2),
         "latency_ms": status["latency_ms"], "stage_ms": status["stage_ms"], "dropped": status["dropped"],
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         start_size = tuple(pipeline["size_changes"][0]["size"]) if pipeline["size_changes"] else None
         results = _time_models(styles, cfg, start_size)
         results["ladder"] = _time_ladder(styles[0], cfg)
-        results["steadier"] = time_steadier(tuple(results["inference_size"]), cfg.style.steady)
+        results["steadier"] = time_steadier(tuple(results["inference_size"]), pipeline["steady"])
     results.update(pipeline=pipeline, synthetic=styles[0].name == SYNTHETIC and style_dirs is not None,
                    cpu_count=os.cpu_count())
     if args.json:

@@ -81,7 +81,7 @@ def _check_value(action: str, value: str | None) -> None:
             parse_inference_size(value)
         except ValueError:
             raise ConfigError(f"Size {value!r} is not valid.", f"Give {NEEDS_VALUE[action]}.") from None
-    if kind == LEVEL:
+    if kind == LEVEL and not (BY_NAME[action].level.auto and value.strip().lower() == "auto"):
         try:
             number = float(value)
         except ValueError:
@@ -96,11 +96,12 @@ def summary(status: dict) -> str:
     state = "camera off" if status.get("privacy") else "paused (unstyled)" if status.get("paused") else "live"
     flags = " · mirrored" if status.get("mirror") else ""
     steady = float(status.get("steady") or 0)
+    steady_text = (f"{steady:.2f}" if steady else "off") + (" (style's)" if status.get("steady_auto") else "")
     size = status.get("inference_size")
     size_text = f" · network {size[0]}x{size[1]} {'auto' if status.get('size_auto') else 'fixed'}" \
         if isinstance(size, (list, tuple)) and len(size) == 2 else ""
     return (f"{status.get('style') or '-'} · strength {float(status.get('strength') or 0):.2f} · "
-            f"steady {f'{steady:.2f}' if steady else 'off'}{size_text} · {state}{flags}")
+            f"steady {steady_text}{size_text} · {state}{flags}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -391,7 +391,10 @@ class Controller:
         self._set_level("strength", value)
 
     def _do_steady(self, value: str | None) -> None:
-        self._set_level("steady", value)
+        if str(value or "").strip().lower() == "auto":  # each style's own again (Level.auto)
+            self.stylizer.use_style_steady()
+        else:
+            self._set_level("steady", value)
 
     def _set_level(self, name: str, value: str | None) -> None:
         """Set the stylizer's level `name` (the action of that name gives its range) from a level or a change."""
@@ -446,6 +449,7 @@ class Controller:
             "styles": [s.name for s in self.styles],
             "strength": round(stylizer.strength, 3) if stylizer else 0.0,
             "steady": round(stylizer.steady, 3) if stylizer else 0.0,
+            "steady_auto": bool(stylizer and stylizer.steady_auto),
             "paused": self.paused,
             "mirror": bool(stylizer and stylizer.mirror),
             "privacy": self.privacy,

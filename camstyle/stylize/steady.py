@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 MAX_STEADY = 0.9  # steadying beyond this holds the previous frames so long that slow moves smear
+DEFAULT_STEADY = 0.5  # what a style gets under steady = "auto" unless its .json asks for more (styles.StyleInfo.steady)
 TRUST_FULL = 0.02  # new camera pixel within this of its warped neighbourhood's range (0..1 luminance): warp trusted
 TRUST_NONE = 0.06  # this far outside it or more: the new stylized frame is taken as it is
 MISMATCH_FULL = 0.10  # and, however textured the place, a plain difference up to this is trusted ...

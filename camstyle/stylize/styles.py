@@ -17,6 +17,7 @@ from pathlib import Path
 
 from camstyle import atomic, paths
 from camstyle.errors import ModelError
+from camstyle.stylize.steady import DEFAULT_STEADY, MAX_STEADY
 
 FORMAT_VERSION = 1
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -46,6 +47,16 @@ class StyleInfo:
         if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
             return int(size[0]), int(size[1])
         return None
+
+    @property
+    def steady(self) -> float:
+        """The steadying this style is published with under `steady = "auto"`: its .json's
+        "steady" (0..MAX_STEADY), for a style whose strokes shimmer more than the camera at the
+        default, else DEFAULT_STEADY."""
+        value = self.meta.get("steady")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_STEADY:
+            return float(value)
+        return DEFAULT_STEADY
 
     @property
     def size_multiple(self) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 from camstyle.stylize import providers as providers_mod
 from camstyle.stylize.autosize import BASE_MULTIPLE, fit_size, round_to
 from camstyle.errors import ModelError
-from camstyle.stylize.steady import Steadier
+from camstyle.stylize.steady import DEFAULT_STEADY, Steadier
 from camstyle.stylize.styles import StyleInfo
 from camstyle.stylize.upscale import GuidedUpscaler
 
@@ -207,12 +207,15 @@ class Stylizer:
         self.strength = float(look.strength)
         self.preserve_colors = look.preserve_colors
         self.mirror = look.mirror
-        self.steadier = Steadier(look.steady)  # runs on the stylize thread; `steady` may be set from any thread
+        # runs on the stylize thread; `steady` may be set from any thread. "auto": each style's own (StyleInfo.steady)
+        self.steady_auto = look.steady == "auto"
+        self.steadier = Steadier(DEFAULT_STEADY if self.steady_auto else float(look.steady))
         self.crossfade_s = crossfade_s
         self.on_message = on_message or (lambda text: None)
         # (network in use, network faded out from or None, fade start): replaced as a whole so
         # the stylize thread always sees a consistent pair.
         self._active: tuple[StyleModel | None, StyleModel | None, float] = (None, None, 0.0)
+        self._active_style: StyleInfo | None = None
         self._lock = threading.Lock()
         self._wanted: StyleInfo | None = None
         self._loader: threading.Thread | None = None
@@ -241,7 +244,22 @@ class Stylizer:
 
     @steady.setter
     def steady(self, hold: float) -> None:
+        """Fix the steadying for every style (steady_auto off)."""
+        self.steady_auto = False
         self.steadier.hold = hold
+
+    def use_style_steady(self) -> None:
+        """Back to each style's own steadying (`steady = "auto"`), starting with the current style's."""
+        self.steady_auto = True
+        with self._lock:
+            style = self._active_style
+        self.steadier.hold = style.steady if style else DEFAULT_STEADY
+
+    def _took(self, style: StyleInfo) -> None:
+        """`style` is now the one painted: under auto its steadying follows."""
+        self._active_style = style
+        if self.steady_auto:
+            self.steadier.hold = style.steady
 
     @property
     def fading(self) -> bool:
@@ -259,6 +277,8 @@ class Stylizer:
     def load(self, style: StyleInfo) -> None:
         """Load a style now (at start-up): errors reach the caller."""
         self._active = (self._load(style), None, 0.0)
+        with self._lock:
+            self._took(style)
 
     def request_style(self, style: StyleInfo) -> None:
         """Switch to `style` without stalling frames; the latest request wins."""
@@ -288,6 +308,7 @@ class Stylizer:
                 self._wanted = None
                 if model is not None:
                     self._active = (model, self.model, time.perf_counter())
+                    self._took(style)
                     self.load_errors.pop(style.name, None)
                 else:
                     self.load_errors[style.name] = error

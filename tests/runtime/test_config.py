@@ -73,6 +73,7 @@ def test_strength_message_names_key_value_file_and_range():
     ("style", "strength", "-0.1", "from 0 to 1"),
     ("style", "strength", '"high"', "from 0 to 1"),
     ("style", "steady", "0.95", "from 0 to 0.9"),
+    ("style", "steady", "\"fast\"", "\"auto\" or a number"),
     ("style", "inference_size", '"big"', '"auto" or a size like "640x360"'),
     ("style", "inference_size", '"640x0"', "each side from 8 to 4096"),
     ("style", "inference_size", "640", '"auto" or a size like "640x360"'),

@@ -287,6 +287,8 @@ def test_ctl_checks_its_arguments_before_connecting(capsys):
     assert "auto or a size like 640x360" in capsys.readouterr().err
     assert main(["ctl", "size", "640x360"]) == 3, "valid, but nobody is listening"
     assert main(["ctl", "strength", "+0.1"]) == 3, "valid, but nobody is listening"
+    assert main(["ctl", "steady", "auto"]) == 3, "valid: back to each style's own"
+    assert main(["ctl", "strength", "auto"]) == 2, "strength has no auto"
     assert "not running" in capsys.readouterr().err
 
 

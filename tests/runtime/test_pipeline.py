@@ -25,7 +25,7 @@ from camstyle.frames import notice_frame
 from camstyle.publish.outputs import Output
 from camstyle.stylize import autosize, styles
 
-STATUS_KEYS = {"style", "styles", "strength", "steady", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
+STATUS_KEYS = {"style", "styles", "strength", "steady", "steady_auto", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
                "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
                "inference_size", "output_size", "cpu_percent", "uptime_s", "message"}
 
@@ -270,6 +270,9 @@ def test_actions_change_the_running_pipeline(style_dir):
         assert c.dispatch("steady", "0.8")["steady"] == 0.8 and c.stylizer.steady == 0.8
         assert c.dispatch("steady", "+0.3")["steady"] == 0.9  # clamped to the most steadying
         assert c.dispatch("steady", "0")["steady"] == 0.0
+        assert not c.status()["steady_auto"]
+        back = c.dispatch("steady", "auto")  # the style's own: these test styles name none, so the default
+        assert back["steady_auto"] and back["steady"] == 0.5
         for bad in ("0.95", "1", "x", None):
             with pytest.raises(CamStyleError):
                 c.dispatch("steady", bad)

@@ -274,6 +274,25 @@ def test_bench_stand_in_is_the_default_network_as_export_writes_it():
     assert out.shape == (32, 64, 3)
 
 
+def test_steady_auto_follows_each_style_until_the_user_sets_it(tmp_path):
+    swap = onnx_models.colour_matrix_model()
+    calm = StyleInfo("calm", style_file(tmp_path, "calm", swap).model_path, {"steady": 0.8})
+    plain = StyleInfo("plain", style_file(tmp_path, "plain", swap).model_path, {"steady": "lots"})  # ignored
+    stylizer = Stylizer(plain_look(steady="auto"), inference_size=(64, 36), output_size=(128, 72))
+    stylizer.load(calm)
+    assert stylizer.steady_auto and stylizer.steady == 0.8
+    stylizer.request_style(plain)
+    assert stylizer.wait_idle() and stylizer.steady == 0.5  # a style that names no valid value: the default
+    stylizer.steady = 0.3  # the user's choice holds for every style from now on
+    stylizer.request_style(calm)
+    assert stylizer.wait_idle() and stylizer.model.name == "calm" and stylizer.steady == 0.3 and not stylizer.steady_auto
+    stylizer.use_style_steady()
+    assert stylizer.steady_auto and stylizer.steady == 0.8
+    fixed = Stylizer(plain_look(steady=0.6), inference_size=(64, 36), output_size=(128, 72))
+    fixed.load(calm)
+    assert fixed.steady == 0.6 and not fixed.steady_auto
+
+
 def test_the_inference_size_changes_between_frames_without_a_jump(tmp_path):
     swap = style_file(tmp_path, "swap", onnx_models.colour_matrix_model())
     rng = np.random.default_rng(1)
