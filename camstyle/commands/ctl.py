@@ -34,6 +34,8 @@ _WORDING = {
 def _wanted(action: Action) -> str:
     wording = _WORDING[action.value]
     what = wording.wanted.format(high=action.level.high if action.level else 0)
+    if action.level and action.level.auto:
+        what += ", or auto"
     return f"{what}, e.g. `camstyle ctl {action.name} {wording.example}`"
 
 

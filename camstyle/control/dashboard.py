@@ -189,7 +189,10 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
         style_line.append(f"   {name}" + (f" · {where}" if where else ""), style="dim")
     look.add_row("Style", style_line)
     look.add_row("Strength", _level_bar(_number(status, "strength")))
-    look.add_row("Steady", _level_bar(_number(status, "steady"), MAX_STEADY, zero="off"))
+    steady = _level_bar(_number(status, "steady"), MAX_STEADY, zero="off")
+    if status.get("steady_auto"):
+        steady.append("  the style's", style="dim")
+    look.add_row("Steady", steady)
     look.add_row("State", _state(status))
 
     perf = Table.grid(padding=(0, 2))

@@ -12,7 +12,7 @@ def parse_level(value: str | None, current: float, what: str, level: Level) -> f
     """A value for a level action (strength, steady): a level in 0..level.high, or a change like
     +0.1 that is applied to `current` and clamped to the range. CamStyleError for anything else."""
     high = level.high
-    hint = f"Give 0..{high:g} (e.g. 0.5) or a change like +0.1 or -0.1."
+    hint = f"Give 0..{high:g} (e.g. 0.5) or a change like +0.1 or -0.1" + (", or auto." if level.auto else ".")
     if value is None or not str(value).strip():
         raise CamStyleError(f"The {what} action needs a value.", hint)
     text = str(value).strip()
