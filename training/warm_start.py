@@ -42,15 +42,19 @@ def _unfold_head(weights: dict[str, torch.Tensor], head_mix: bool) -> dict[str, 
     return weights
 
 
+def _check_architecture(style: styles.StyleInfo, architecture: str) -> None:
+    found = style.meta.get("architecture")
+    if found != architecture:
+        raise CamStyleError(f"Style '{style.name}' is a {found or 'foreign'} network; this run trains {architecture}.",
+                            f"Start from a {architecture} style (see `camstyle styles`), or set init = \"{AUTO}\".")
+
+
 def network_from_style(style: styles.StyleInfo, architecture: str, output: str) -> nn.Module:
     """The training network of `architecture` with `style`'s trained weights, or one clear error."""
     import onnx
     from onnx import numpy_helper
 
-    meta_arch = style.meta.get("architecture")
-    if meta_arch != architecture:
-        raise CamStyleError(f"Style '{style.name}' is a {meta_arch or 'foreign'} network; this run trains {architecture}.",
-                            f"Start from a {architecture} style (see `camstyle styles`), or set init = \"{AUTO}\".")
+    _check_architecture(style, architecture)
     net = build_network(architecture, output)
     try:
         model = onnx.load(str(style.model_path))
@@ -107,9 +111,7 @@ def _candidates(init: str, architecture: str) -> list[styles.StyleInfo]:
         raise CamStyleError(f"There is no installed style '{init}' to start from.",
                             f"Set init to one of {', '.join(sorted(s.name for s in installed)) or 'none installed'}, "
                             f"or to \"{AUTO}\".")
-    if named[0].meta.get("architecture") != architecture:
-        raise CamStyleError(f"Style '{init}' is a {named[0].meta.get('architecture') or 'foreign'} network; this run trains {architecture}.",
-                            f"Start from a {architecture} style (see `camstyle styles`), or set init = \"{AUTO}\".")
+    _check_architecture(named[0], architecture)
     return named
 
 
