@@ -215,23 +215,24 @@ class SharpNet(nn.Module):
         return ClipInward.apply(y) if self.training else y.clamp(0, 1)
 
 
-def bilinear_taps() -> torch.Tensor:
-    """taps[p, t, d]: in a 3x3 convolution after bilinear x2 upsampling (align_corners=False), the
-    weight with which tap t (-1, 0, 1 -> 0, 1, 2) of an output pixel of phase p (its row, or
-    column, is 2i + p) reads the input pixel i + d (d -1, 0, 1 -> 0, 1, 2)."""
-    taps = torch.zeros(2, 3, 3, dtype=torch.float64)
+def phase_kernels() -> torch.Tensor:
+    """The linear map, [36, 9], from a 3x3 kernel that follows bilinear x2 upsampling
+    (align_corners=False) to the four 3x3 kernels that give the same output pixels from the
+    half-resolution input, one per phase (output row 2i + p, column 2j + q): row (p, q, dy, dx),
+    column (ky, kx)."""
+    taps = torch.zeros(2, 3, 3, dtype=torch.float64)  # [phase, kernel tap, input offset], per axis
     for p in (0, 1):
         for t in (-1, 0, 1):
-            row = p + t  # the upsampled row read, relative to 2i
+            row = p + t  # the upsampled row the tap reads, relative to 2i
             i, odd = row // 2, row % 2  # it lies 1/4 of the way from input row i to i - 1 (even) or i + 1 (odd)
             taps[p, t + 1, i + 1] += 0.75
             taps[p, t + 1, i + (1 if odd else -1) + 1] += 0.25
-    return taps
+    return torch.einsum("pyd,qxe->pqdeyx", taps, taps).reshape(36, 9)
 
 
 class HalfResolutionHead(nn.Module):
-    """SharpNet's head, rewritten to run at half resolution: the same pictures at about half the
-    network's full-resolution cost (docs/research/half-resolution-head.md).
+    """SharpNet's head, rewritten to run at half resolution: the same pictures for less than half
+    the head's time (docs/research/half-resolution-head.md).
 
     Bilinear x2 upsampling followed by a 3x3 convolution is, for each of the four output pixels
     that one half-resolution pixel becomes (its phase), a 3x3 convolution of the half-resolution
@@ -253,8 +254,8 @@ class HalfResolutionHead(nn.Module):
         conv3 = head[2]
         hidden, c_in = conv3.weight.shape[:2]
         with torch.no_grad():
-            taps = bilinear_taps()
-            phases = torch.einsum("ocyx,pyd,qxe->pqocde", conv3.weight.double(), taps, taps)
+            phases = conv3.weight.double().reshape(hidden * c_in, 9) @ phase_kernels().T  # [hidden * c_in, (p, q, dy, dx)]
+            phases = phases.reshape(hidden, c_in, 4, 3, 3).permute(2, 0, 1, 3, 4)
             self.phases = nn.Conv2d(c_in, 4 * hidden, 3)  # channel (2 * row phase + column phase) * hidden + k
             self.phases.weight.copy_(phases.reshape(4 * hidden, c_in, 3, 3))
             self.phases.bias.copy_(conv3.bias.repeat(4))

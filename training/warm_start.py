@@ -19,7 +19,7 @@ from torch import nn
 from camstyle.errors import CamStyleError
 from camstyle.stylize import styles
 from camstyle.training import losses as L
-from camstyle.training.networks import bilinear_taps, build_network
+from camstyle.training.networks import build_network, phase_kernels
 
 AUTO = "auto"
 
@@ -30,10 +30,8 @@ def _unfold_head(weights: dict[str, torch.Tensor], head_mix: bool) -> dict[str, 
     phases, phase_bias = weights.pop("head.phases.weight").double(), weights.pop("head.phases.bias")
     write, write_bias = weights.pop("head.write.weight"), weights.pop("head.write.bias")
     hidden, c_in = phases.shape[0] // 4, phases.shape[1]
-    taps = bilinear_taps()
-    fold = torch.einsum("pyd,qxe->pqdeyx", taps, taps).reshape(36, 9)  # kernel taps -> (phase, offset)
-    folded = phases.reshape(2, 2, hidden, c_in, 3, 3).permute(2, 3, 0, 1, 4, 5).reshape(hidden * c_in, 36)
-    kernel = torch.linalg.lstsq(fold, folded.T).solution.T.reshape(hidden, c_in, 3, 3)
+    folded = phases.reshape(4, hidden, c_in, 3, 3).permute(1, 2, 0, 3, 4).reshape(hidden * c_in, 36)
+    kernel = torch.linalg.lstsq(phase_kernels(), folded.T).solution.T.reshape(hidden, c_in, 3, 3)
     weights["head.0.weight"], weights["head.0.bias"] = weights.pop("head.pre.weight"), weights.pop("head.pre.bias")
     weights["head.2.weight"], weights["head.2.bias"] = kernel.float(), phase_bias[:hidden].clone()
     if head_mix:

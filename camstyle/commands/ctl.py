@@ -98,7 +98,7 @@ def summary(status: dict) -> str:
     state = "camera off" if status.get("privacy") else "paused (unstyled)" if status.get("paused") else "live"
     flags = " · mirrored" if status.get("mirror") else ""
     steady = float(status.get("steady") or 0)
-    steady_text = (f"{steady:.2f}" if steady else "off") + (" (style's)" if status.get("steady_auto") else "")
+    steady_text = (f"{steady:.2f}" if steady else "off") + (" (the style's)" if status.get("steady_auto") else "")
     size = status.get("inference_size")
     size_text = f" · network {size[0]}x{size[1]} {'auto' if status.get('size_auto') else 'fixed'}" \
         if isinstance(size, (list, tuple)) and len(size) == 2 else ""

@@ -8,14 +8,17 @@ from camstyle.actions import Level
 from camstyle.errors import CamStyleError
 
 
-def parse_level(value: str | None, current: float, what: str, level: Level) -> float:
+def parse_level(value: str | None, current: float, what: str, level: Level) -> float | str:
     """A value for a level action (strength, steady): a level in 0..level.high, or a change like
-    +0.1 that is applied to `current` and clamped to the range. CamStyleError for anything else."""
+    +0.1 that is applied to `current` and clamped to the range, or "auto" where the level has one.
+    CamStyleError for anything else."""
     high = level.high
     hint = f"Give 0..{high:g} (e.g. 0.5) or a change like +0.1 or -0.1" + (", or auto." if level.auto else ".")
     if value is None or not str(value).strip():
         raise CamStyleError(f"The {what} action needs a value.", hint)
     text = str(value).strip()
+    if level.auto and text.lower() == "auto":
+        return "auto"
     try:
         number = float(text)
     except ValueError:

@@ -391,10 +391,7 @@ class Controller:
         self._set_level("strength", value)
 
     def _do_steady(self, value: str | None) -> None:
-        if str(value or "").strip().lower() == "auto":  # each style's own again (Level.auto)
-            self.stylizer.use_style_steady()
-        else:
-            self._set_level("steady", value)
+        self._set_level("steady", value)
 
     def _set_level(self, name: str, value: str | None) -> None:
         """Set the stylizer's level `name` (the action of that name gives its range) from a level or a change."""

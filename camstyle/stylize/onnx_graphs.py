@@ -97,6 +97,22 @@ class GraphBuilder:
         self._nodes.append(msg)
         return output
 
+    def conv(self, x: str, cin: int, cout: int, k: int, rng: np.random.Generator, stride: int = 1, group: int = 1,
+             pad: int | None = None, pad_mode: str = "reflect", norm: bool = False, relu: bool = False) -> str:
+        """A padded convolution with He-initialised random weights, then optionally instance norm
+        and Relu: the layer both style networks are built from. `pad` defaults to k // 2."""
+        pad = k // 2 if pad is None else pad
+        if pad:
+            x = self.node("Pad", [x, self.weight(np.array([0, 0, pad, pad, 0, 0, pad, pad], np.int64), "pads")], mode=pad_mode)
+        fan_in = cin // group * k * k
+        w = self.weight((rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / fan_in)).astype(np.float32))
+        y = self.node("Conv", [x, w, self.weight(np.zeros(cout, np.float32), "b")], kernel_shape=[k, k],
+                      strides=[stride, stride], group=group)
+        if norm:
+            y = self.node("InstanceNormalization", [y, self.weight(np.ones(cout, np.float32), "g"),
+                                                     self.weight(np.zeros(cout, np.float32), "beta")])
+        return self.node("Relu", [y]) if relu else y
+
     def to_bytes(self, input_name: str, output_name: str, input_shape, output_shape) -> bytes:
         graph = b"".join(_bytes(1, n) for n in self._nodes) + _str(2, self.name)
         graph += b"".join(_bytes(5, t) for t in self._initializers)
@@ -127,15 +143,7 @@ def transform_net_model(widths=(16, 32, 64), res_blocks: int = 3, edge_kernel: i
     g = GraphBuilder("transform_net")
 
     def conv(x: str, cin: int, cout: int, k: int, stride: int = 1, norm: bool = True, relu: bool = True) -> str:
-        pad = k // 2
-        if pad:
-            x = g.node("Pad", [x, g.weight(np.array([0, 0, pad, pad, 0, 0, pad, pad], np.int64), "pads")], mode="reflect")
-        w = g.weight((rng.standard_normal((cout, cin, k, k)) * np.sqrt(2.0 / (cin * k * k))).astype(np.float32))
-        y = g.node("Conv", [x, w, g.weight(np.zeros(cout, np.float32), "b")], kernel_shape=[k, k], strides=[stride, stride])
-        if norm:
-            y = g.node("InstanceNormalization", [y, g.weight(np.ones(cout, np.float32), "g"),
-                                                  g.weight(np.zeros(cout, np.float32), "beta")])
-        return g.node("Relu", [y]) if relu else y
+        return g.conv(x, cin, cout, k, rng, stride, norm=norm, relu=relu)
 
     scales = g.weight(np.array([1, 1, 2, 2], np.float32), "scales")
 
@@ -179,18 +187,10 @@ def sharp_model(widths=(16, 32, 64), blocks: int = 4, expand: int = 2, head_mix:
     g = GraphBuilder("sharp_net")
     head_channels = 8  # training/networks.py HEAD_CHANNELS
 
-    def conv(x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1, pad: str = "reflect",
+    def conv(x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1, pad_mode: str = "reflect",
              norm: bool = False, relu: bool = False) -> str:
-        if k > 1:
-            p = 1 if k == 4 else k // 2
-            x = g.node("Pad", [x, g.weight(np.array([0, 0, p, p, 0, 0, p, p], np.int64), "pads")], mode=pad)
-        w = g.weight((rng.standard_normal((cout, cin // group, k, k)) * np.sqrt(2.0 / (cin // group * k * k))).astype(np.float32))
-        y = g.node("Conv", [x, w, g.weight(np.zeros(cout, np.float32), "b")], kernel_shape=[k, k], strides=[stride, stride],
-                   group=group)
-        if norm:
-            y = g.node("InstanceNormalization", [y, g.weight(np.ones(cout, np.float32), "g"),
-                                                  g.weight(np.zeros(cout, np.float32), "beta")])
-        return g.node("Relu", [y]) if relu else y
+        pad = 1 if k == 4 else k // 2  # the 4x4 stem pads by one, as training's ReflectionPad2d(1)
+        return g.conv(x, cin, cout, k, rng, stride, group, pad, pad_mode, norm, relu)
 
     scales = g.weight(np.array([1, 1, 2, 2], np.float32), "scales")
 
@@ -209,7 +209,7 @@ def sharp_model(widths=(16, 32, 64), blocks: int = 4, expand: int = 2, head_mix:
     y = conv(g.node("Add", [up(conv(y, c3, c2, 1)), quarter]), c2, c2, 3, norm=True, relu=True)
     y = conv(g.node("Add", [up(conv(y, c2, c1, 1)), half]), c1, c1, 3, norm=True, relu=True)
     phases = 4 * (head_mix or 3)
-    y = conv(conv(y, c1, head_channels, 1), head_channels, phases, 3, pad="edge", relu=bool(head_mix))
+    y = conv(conv(y, c1, head_channels, 1), head_channels, phases, 3, pad_mode="edge", relu=bool(head_mix))
     w = (rng.standard_normal((phases, 3, 2, 2)) * np.sqrt(1.0 / phases)).astype(np.float32)
     y = g.node("ConvTranspose", [y, g.weight(w), g.weight(np.full(3, 0.5, np.float32), "b")], kernel_shape=[2, 2],
                strides=[2, 2])

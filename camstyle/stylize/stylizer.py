@@ -207,9 +207,7 @@ class Stylizer:
         self.strength = float(look.strength)
         self.preserve_colors = look.preserve_colors
         self.mirror = look.mirror
-        # runs on the stylize thread; `steady` may be set from any thread. "auto": each style's own (StyleInfo.steady)
-        self.steady_auto = look.steady == "auto"
-        self.steadier = Steadier(DEFAULT_STEADY if self.steady_auto else float(look.steady))
+        self.steadier = Steadier(DEFAULT_STEADY)  # runs on the stylize thread; `steady` may be set from any thread
         self.crossfade_s = crossfade_s
         self.on_message = on_message or (lambda text: None)
         # (network in use, network faded out from or None, fade start): replaced as a whole so
@@ -217,6 +215,7 @@ class Stylizer:
         self._active: tuple[StyleModel | None, StyleModel | None, float] = (None, None, 0.0)
         self._active_style: StyleInfo | None = None
         self._lock = threading.Lock()
+        self.steady = look.steady
         self._wanted: StyleInfo | None = None
         self._loader: threading.Thread | None = None
         self.load_errors: dict[str, str] = {}  # style name -> why it failed to load (until it loads)
@@ -243,17 +242,16 @@ class Stylizer:
         return self.steadier.hold
 
     @steady.setter
-    def steady(self, hold: float) -> None:
-        """Fix the steadying for every style (steady_auto off)."""
-        self.steady_auto = False
-        self.steadier.hold = hold
-
-    def use_style_steady(self) -> None:
-        """Back to each style's own steadying (`steady = "auto"`), starting with the current style's."""
-        self.steady_auto = True
+    def steady(self, value: float | str) -> None:
+        """A level for every style, or "auto": each style's own (StyleInfo.steady), the current one's now."""
+        self._steady_setting = value
         with self._lock:
             style = self._active_style
-        self.steadier.hold = style.steady if style else DEFAULT_STEADY
+        self.steadier.hold = float(value) if value != "auto" else style.steady if style else DEFAULT_STEADY
+
+    @property
+    def steady_auto(self) -> bool:
+        return self._steady_setting == "auto"
 
     def _took(self, style: StyleInfo) -> None:
         """`style` is now the one painted: under auto its steadying follows."""

@@ -286,7 +286,7 @@ def test_steady_auto_follows_each_style_until_the_user_sets_it(tmp_path):
     stylizer.steady = 0.3  # the user's choice holds for every style from now on
     stylizer.request_style(calm)
     assert stylizer.wait_idle() and stylizer.model.name == "calm" and stylizer.steady == 0.3 and not stylizer.steady_auto
-    stylizer.use_style_steady()
+    stylizer.steady = "auto"
     assert stylizer.steady_auto and stylizer.steady == 0.8
     fixed = Stylizer(plain_look(steady=0.6), inference_size=(64, 36), output_size=(128, 72))
     fixed.load(calm)
