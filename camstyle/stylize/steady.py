@@ -38,6 +38,17 @@ STILL_GAIN = 0.7      # still, in proportion, and there the hold goes this share
                       # cannot smear, and repainted strokes on a still background are what shimmers most
 
 
+def _trust_table(full: float, none: float) -> np.ndarray:
+    """For each uint8 error (blurred, 0..255): 1 under `full` (0..1), falling linearly to 0 at `none`;
+    looked up per pixel (cv2.LUT) instead of computed, as float32."""
+    error = np.arange(256, dtype=np.float32)
+    return np.clip((none * 255 - error) / ((none - full) * 255), 0.0, 1.0).astype(np.float32)
+
+
+_TRUST_OUTSIDE = _trust_table(TRUST_FULL, TRUST_NONE)
+_TRUST_MISMATCH = _trust_table(MISMATCH_FULL, MISMATCH_NONE)
+
+
 class Steadier:
     """Blends stylized frames with their motion-warped predecessor. Not thread-safe: one per stream."""
 
@@ -77,22 +88,15 @@ class Steadier:
         # weight = hold where the warp explains the camera frame, falling to 0 where it does not
         outside = cv2.add(cv2.subtract(grey, cv2.dilate(warped_grey, NEIGHBOURHOOD)),  # how far each camera pixel
                           cv2.subtract(cv2.erode(warped_grey, NEIGHBOURHOOD), grey))  # is outside its warped 3x3 range
-        weight = self._trust(outside, TRUST_FULL, TRUST_NONE)
-        np.minimum(weight, self._trust(cv2.absdiff(grey, warped_grey), MISMATCH_FULL, MISMATCH_NONE), out=weight)
+        weight = cv2.LUT(cv2.GaussianBlur(outside, (0, 0), ERROR_BLUR), _TRUST_OUTSIDE)
+        np.minimum(weight, cv2.LUT(cv2.GaussianBlur(cv2.absdiff(grey, warped_grey), (0, 0), ERROR_BLUR), _TRUST_MISMATCH),
+                   out=weight)
         weight *= hold_map
-        out = cv2.subtract(warped_out, styled, dst=warped_out)  # in place: no per-frame temporaries
-        out *= weight[..., None]
-        out += styled
+        # warped_out * weight + styled * (1 - weight) in one multithreaded pass (blendLinear divides
+        # by the weights' sum plus 1e-5: 0.003 of a grey level at most)
+        out = cv2.blendLinear(warped_out, styled, weight, cv2.subtract(1.0, weight))
         self._prev_grey, self._prev_out = grey, out
         return out
-
-    @staticmethod
-    def _trust(error: np.ndarray, full: float, none: float) -> np.ndarray:
-        """1 where the (uint8, blurred) error is under `full` (0..1), falling to 0 at `none`."""
-        trust = cv2.GaussianBlur(error, (0, 0), ERROR_BLUR).astype(np.float32)
-        trust -= none * 255
-        trust *= -1 / ((none - full) * 255)
-        return np.clip(trust, 0.0, 1.0, out=trust)
 
     @staticmethod
     def _hold_map(flow: np.ndarray, hold: float) -> np.ndarray:
