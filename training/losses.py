@@ -78,6 +78,21 @@ def total_variation(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean() + (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean()
 
 
+def cell_pattern(rgb: torch.Tensor, period: int = 8) -> torch.Tensor:
+    """How much the output's gradient strength depends on where a row or column lies in the
+    network's stride cells (its position mod `period`): stride-2 layers let a network paint its
+    texture locked to that grid, a row or column pattern that does not move with the picture.
+    Mean squared deviation of the per-phase mean |gradient| from their mean, rows and columns;
+    0 for any picture without such a pattern, whatever its content."""
+    total = rgb.new_zeros(())
+    for grad, dim in (((rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean(dim=(1, 3)), 1),
+                      ((rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean(dim=(1, 2)), 1)):
+        n = grad.shape[dim] // period * period
+        phases = grad[:, :n].reshape(grad.shape[0], -1, period).mean(1)  # [batch, period]
+        total = total + ((phases / (phases.mean(1, keepdim=True) + 1e-6) - 1) ** 2).mean()
+    return total
+
+
 def sparse_noise(rgb: torch.Tensor, fraction: float = 0.003, amplitude: float = 30 / 255,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Mur.AI's noise: about `fraction` of pixels get uniform noise in +-amplitude (all channels)."""

@@ -49,6 +49,8 @@ class Recipe:
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
+    cell_weight: float = 20.0         # against texture locked to the network's stride cells, stripes in flat areas
+                                      # (losses.cell_pattern; docs/research/cell-pattern.md)
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)

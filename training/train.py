@@ -214,6 +214,9 @@ class Trainer:
         if r.contrast_weight:
             terms["contrast"] = L.contrast_loss(y, self.contrast_target)
             total = total + r.contrast_weight * terms["contrast"]
+        if r.cell_weight:
+            terms["cell"] = L.cell_pattern(y)
+            total = total + r.cell_weight * terms["cell"]
         if r.range_weight:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]

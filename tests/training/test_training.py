@@ -380,6 +380,22 @@ def test_contrast_loss_tells_the_grey_wash_from_the_painting():
     assert L.contrast_loss(torch.rand(2, 3, 32, 32, generator=g), target).item() < 0.05
 
 
+def test_cell_pattern_sees_texture_locked_to_the_stride_cells_not_content():
+    g = torch.Generator().manual_seed(0)
+    picture = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 132, 132, generator=g), 5, 1)  # any content, no grid
+    assert L.cell_pattern(picture).item() < 0.01
+    rows = torch.ones(1, 1, 128, 1)
+    rows[:, :, 3::4] = 0.8  # every fourth row darker: a stripe pattern locked to the cells
+    striped = picture * rows
+    striped.requires_grad_(True)
+    loss = L.cell_pattern(striped)
+    assert loss.item() > 0.1
+    loss.backward()
+    assert torch.isfinite(striped.grad).all() and striped.grad.abs().sum() > 0
+    shifted = torch.roll(picture * rows, 1, dims=2)  # at any phase of the cells
+    assert L.cell_pattern(shifted).item() == pytest.approx(loss.item(), rel=0.2)
+
+
 def test_out_of_range_scores_only_what_the_camera_clips():
     inside = torch.rand(2, 3, 8, 8)
     assert L.out_of_range(inside).item() == 0
