@@ -85,9 +85,10 @@ def cell_pattern(rgb: torch.Tensor, period: int = 8) -> torch.Tensor:
     Mean squared deviation of the per-phase mean |gradient| from their mean, rows and columns;
     0 for any picture without such a pattern, whatever its content."""
     total = rgb.new_zeros(())
-    for grad, dim in (((rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean(dim=(1, 3)), 1),
-                      ((rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean(dim=(1, 2)), 1)):
-        n = grad.shape[dim] // period * period
+    rows = (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean(dim=(1, 3))  # [batch, height - 1]
+    columns = (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean(dim=(1, 2))  # [batch, width - 1]
+    for grad in (rows, columns):
+        n = grad.shape[1] // period * period
         phases = grad[:, :n].reshape(grad.shape[0], -1, period).mean(1)  # [batch, period]
         total = total + ((phases / (phases.mean(1, keepdim=True) + 1e-6) - 1) ** 2).mean()
     return total
