@@ -108,6 +108,19 @@ def parse_inference_size(value: Any) -> str | tuple[int, int]:
     return width, height
 
 
+def steady_option(text: str) -> float | str:
+    """A --steady value as argparse reads it: "auto" or a number (its range is checked with the
+    config's other values)."""
+    import argparse
+
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not valid: give auto or a number from 0 (off) to {MAX_STEADY:g}") from None
+
+
 def inference_size_option(text: str | None) -> str | tuple[int, int] | None:
     """An --inference-size value: None when not given, "auto" or (width, height); one clear
     message for anything else."""

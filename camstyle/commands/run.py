@@ -20,6 +20,7 @@ import json
 import logging
 import sys
 
+from camstyle.config import steady_option
 from camstyle.errors import ConfigError
 from camstyle.publish import outputs
 from camstyle.stylize import providers
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             'adapting to load) or a fixed size like 640x360 (larger = finer, slower)')
     group.add_argument("--guided-upscale", action=argparse.BooleanOptionalAction, default=None,
                        help="bring the camera's outlines back crisp when scaling the style up (default: on)")
-    group.add_argument("--steady", type=_steady, metavar="auto|S",
+    group.add_argument("--steady", type=steady_option, metavar="auto|S",
                        help="steadying, 0 = off ... 0.9: calms the strokes' shimmer (default: auto, each style's "
                             "own, 0.5 unless it names more)")
     group.add_argument("--preserve-colors", action=argparse.BooleanOptionalAction, default=None,
@@ -62,15 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "'camera unavailable' and wait for one instead of playing the demo clip")
     group.add_argument("--frames", type=int, metavar="N", help="stop after publishing N frames")
     group.add_argument("--stats", metavar="FILE", help="write run statistics as JSON to FILE when stopping")
-
-
-def _steady(text: str) -> float | str:
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not valid: give auto or a number from 0 (off) to 0.9") from None
 
 
 def _size(text: str | None, flag: str) -> tuple[int, int] | tuple[None, None]:

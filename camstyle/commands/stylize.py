@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from camstyle.config import steady_option
 from camstyle.errors import CamStyleError, ConfigError, ModelError
 from camstyle.stylize import providers
 
@@ -37,8 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guided-upscale", action=argparse.BooleanOptionalAction, default=None,
                         help="bring the outlines back crisp when scaling the style up (default: from the config)")
     parser.add_argument("--preserve-colors", action="store_true", help="keep the original colours")
-    parser.add_argument("--steady", type=float, metavar="S",
-                        help="steadying of a video, 0 = off ... 0.9 (default: from the config, as the live camera)")
+    parser.add_argument("--steady", type=steady_option, metavar="auto|S",
+                        help="steadying of a video, 0 = off ... 0.9, or auto: each style's own (default: from the "
+                             "config, as the live camera)")
     parser.add_argument("--provider", choices=providers.CHOICES,
                         help="ONNX Runtime execution provider (default: from the config, usually auto)")
     parser.add_argument("--config", metavar="FILE", help="config file to use instead of the default one")
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.strength <= 1.0:
         raise ConfigError(f"--strength {args.strength:g} is out of range.", "Give a value from 0 to 1.")
-    if args.steady is not None and not 0.0 <= args.steady <= MAX_STEADY:
+    if isinstance(args.steady, float) and not 0.0 <= args.steady <= MAX_STEADY:
         raise ConfigError(f"--steady {args.steady:g} is out of range.", f"Give a value from 0 (off) to {MAX_STEADY}.")
     inference = inference_size_option(args.inference_size or None)
     # The file's settings, with this command's: a file is stylized unmirrored, at --strength.
