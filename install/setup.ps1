@@ -102,8 +102,13 @@ function Install-CamStyle {
     Say "Installing CamStyle (pip install -e `"$spec`")"
     Push-Location $Repo
     try {
-        & $VenvPython -m pip install -e $spec
-        if ($LASTEXITCODE -ne 0) { Die "pip could not install CamStyle. Read the pip error above (network? a missing Visual C++ runtime?), then run this again." }
+        & $VenvPython -m pip install -e $spec 2>&1 | Tee-Object -Variable pipOutput
+        if ($LASTEXITCODE -ne 0) {
+            if ("$pipOutput" -match "No space left on device|Errno 28|not enough space on the disk") {
+                Die "The disk is full: pip ran out of space. Free a few GB (PyTorch, for -Train and -Test, takes several) on the disk of $Venv, in pip's cache (pip cache purge) and in the temporary folder, then run this again."
+            }
+            Die "pip could not install CamStyle. Read the pip error above (network? a missing Visual C++ runtime?), then run this again."
+        }
     } finally {
         Pop-Location
     }

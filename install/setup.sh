@@ -105,8 +105,17 @@ install_camstyle() {
         return
     fi
     say "Installing CamStyle${extras:+ with [$extras]} (pip install -e \"$spec\")"
-    (cd "$REPO" && "$VENV/bin/python" -m pip install -e "$spec") \
-        || die "pip could not install CamStyle. Read the pip error above; a network problem or a missing compiler is the usual cause. Then run this again."
+    local pip_log
+    pip_log="$(mktemp 2>/dev/null || echo "$VENV/.pip-log")"
+    if ! (cd "$REPO" && "$VENV/bin/python" -m pip install -e "$spec" 2>&1 | tee "$pip_log"); then
+        if grep -qE "No space left on device|Errno 28" "$pip_log" 2>/dev/null; then
+            rm -f "$pip_log"
+            die "the disk is full: pip ran out of space. Free a few GB (PyTorch, for --train and --test, takes several) on the disk of $VENV, in pip's cache (pip cache purge) and in the temporary folder (or point TMPDIR at a disk with room), then run this again."
+        fi
+        rm -f "$pip_log"
+        die "pip could not install CamStyle. Read the pip error above; a network problem or a missing compiler is the usual cause. Then run this again."
+    fi
+    rm -f "$pip_log"
     # Installing [test,train] also satisfies a later plain or --train run.
     {
         echo "$wanted"

@@ -63,6 +63,27 @@ def test_setup_reports_a_missing_python(tmp_path):
     assert not (copy / ".venv").exists()
 
 
+@pytest.mark.parametrize("pip_error, message", [
+    ("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device", "the disk is full"),
+    ("ERROR: Could not find a version that satisfies the requirement onnxruntime", "a network problem"),
+])
+def test_setup_says_why_pip_failed(tmp_path, pip_error, message):
+    """A full disk is named as such (pip's own line is long and easy to miss), other failures point at pip's error."""
+    copy = tmp_path / "repo"
+    (copy / "install").mkdir(parents=True)
+    shutil.copy(REPO / "install/setup.sh", copy / "install/setup.sh")
+    shutil.copy(REPO / "pyproject.toml", copy / "pyproject.toml")
+    python = copy / ".venv/bin/python"
+    python.parent.mkdir(parents=True)
+    python.write_text('#!/usr/bin/env bash\nif [[ "$1 $2 $3" == "-m pip install" ]]; then echo "%s" >&2; exit 1; fi\nexit 0\n' % pip_error)
+    python.chmod(0o755)
+    result = subprocess.run(["bash", str(copy / "install/setup.sh")], capture_output=True, text=True, timeout=30,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert message in result.stderr and pip_error in result.stdout + result.stderr
+    assert not (copy / ".venv/.camstyle-setup").exists()  # the next run tries again
+
+
 def test_setup_test_flag_installs_the_extras_and_runs_both_test_runs():
     text = (REPO / "install/setup.sh").read_text()
     assert 'extras="test,train"' in text and 'extras="train"' in text
