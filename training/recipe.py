@@ -51,6 +51,12 @@ class Recipe:
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     cell_weight: float = 20.0         # against texture locked to the network's stride cells, stripes in flat areas
                                       # (losses.cell_pattern; docs/research/cell-pattern.md)
+    cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
+                                      # output has more of that pattern than the photo it paints, falls while it has
+                                      # less (weights.CellWeight), so each painting gets the weight it needs; a fixed
+                                      # 20 spoiled faces on two paintings of five
+    cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.9
+                                      # showed no stripes at 720p, where the networks trained without it have 3-23
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)

@@ -27,6 +27,8 @@ on itself (docs/research/noise-settle.md), and one that followed the noise term 
 stage ran away and washed a painting out (docs/research/pack-retrain-sharp-fine.md). When the noise
 term trains from the start, on an untrained network, its weight follows it for 4000 steps. Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
+The cells' pattern term (texture locked to the network's stride grid) has a weight that calibrates
+itself too: it rises from 0 only while the output has clearly more of that pattern than the photo it paints.
 
 A run starts from random weights, or from an installed style's network (recipe `init`,
 training/warm_start.py): the quick recipe moves the nearest style to the new painting in short stages.
@@ -64,7 +66,7 @@ from camstyle.training.networks import build_network
 from camstyle.training.recipe import Recipe, default_recipe_file, noise_from_the_start, resolve_recipe
 from camstyle.training.rollback import Rollback, SpikeClip
 from camstyle.training.vgg import VGGFeatures, load_vgg
-from camstyle.training.weights import AutoWeight
+from camstyle.training.weights import AutoWeight, CellWeight
 
 BASELINE_FILE = "baseline.pt"  # in the run folder: the checkpoint at the end of a late-stability run's image stage
 
@@ -179,6 +181,7 @@ class Trainer:
             self.contrast_target = L.colour_covariance(style)
         self.noise_weight = AutoWeight(recipe.noise_share, recipe.noise_weight, settle=recipe.noise_settle, hold=True)
         self.temporal_weight = AutoWeight(recipe.temporal_share, recipe.temporal_weight, settle=recipe.temporal_settle)
+        self.cell_weight = CellWeight(recipe.cell_weight, recipe.cell_calibrate, recipe.cell_allowance)
         self.spike_clip = SpikeClip()
 
     def autocast(self):
@@ -216,14 +219,17 @@ class Trainer:
             total = total + r.contrast_weight * terms["contrast"]
         if r.cell_weight:
             terms["cell"] = L.cell_pattern(y)
-            total = total + r.cell_weight * terms["cell"]
+            with torch.no_grad():
+                terms["cell_photo"] = L.cell_pattern(x)
+            cell_weight = self.cell_weight(terms["cell"].item(), terms["cell_photo"].item())
+            total = total + cell_weight * terms["cell"]
         if r.range_weight:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]
         if noisy and r.white_weight:
             terms["white"] = L.white_patches(y, x)
             total = total + r.white_weight * terms["white"]
-        rest, weights, extra = total.item(), {}, []
+        rest, weights, extra = total.item(), {"cell_weight": cell_weight} if r.cell_weight else {}, []
         if noisy:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))
         if video:
@@ -252,7 +258,8 @@ class Trainer:
 
     def state_dict(self) -> dict:
         return {"model": self.net.state_dict(), "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(),
-                "auto_weights": {"noise": self.noise_weight.state_dict(), "temporal": self.temporal_weight.state_dict()},
+                "auto_weights": {"noise": self.noise_weight.state_dict(), "temporal": self.temporal_weight.state_dict(),
+                                 "cell": self.cell_weight.state_dict()},
                 "spike_clip": self.spike_clip.state_dict(),
                 "rng": {"data": self.rng.getstate(), "noise": self.noise_rng.get_state()}}
 
@@ -263,6 +270,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.noise_weight.load_state_dict(state["auto_weights"]["noise"])
         self.temporal_weight.load_state_dict(state["auto_weights"]["temporal"])
+        self.cell_weight.load_state_dict(state["auto_weights"].get("cell", {}))  # runs saved before it: from 0
         self.spike_clip.load_state_dict(state.get("spike_clip", {}))  # runs saved before it: an empty history
         self.rng.setstate(state["rng"]["data"])
         with contextlib.suppress(RuntimeError):  # saved on another kind of device: keep the fresh seed
