@@ -52,8 +52,8 @@ class Recipe:
     cell_weight: float = 20.0         # against texture locked to the network's stride cells, stripes in flat areas
                                       # (losses.cell_pattern; docs/research/cell-pattern.md)
     cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
-                                      # output has more of that pattern than the photo it paints, falls while it has
-                                      # less (weights.CellWeight), so each painting gets the weight it needs; a fixed
+                                      # output has more of that pattern than the photo it paints, then holds
+                                      # (weights.CellWeight), so each painting gets the weight it needs; a fixed
                                       # 20 spoiled faces on two paintings of five
     cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.9
                                       # showed no stripes at 720p, where the networks trained without it have 3-23

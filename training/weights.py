@@ -63,15 +63,17 @@ class AutoWeight:
 
 
 class CellWeight:
-    """The cells' pattern term's weight, fixed at `ceiling` or calibrated: a multiplier that starts
-    at 0, rises while the output has more of the pattern than `allowance` times the photo it was
-    painted from and falls while it has less, within 0..ceiling. Both are smoothed in log space (a photo's own
-    pattern is small and noisy from crop to crop). A painting whose strokes the network does not
-    lock to its cells thus gets no weight, and one that does gets as much as holds its output at
-    the camera's level and no more: at a fixed weight of 20 two paintings of five came out with
-    dark faces, and one of them trained well at 5 (docs/research/cell-pattern.md).
+    """The cells' pattern term's weight, fixed at `ceiling` or calibrated: it starts at 0 and rises,
+    up to the ceiling, while the output has more of the pattern than `allowance` times the photo it
+    was painted from (both smoothed in log space: a photo's own pattern is small and noisy from
+    crop to crop). It never falls: once the network has learned to paint without the pattern the
+    term is small, and a weight that followed it down let the pattern back in the video stage. A
+    painting whose strokes the network does not lock to its cells thus gets no weight, and one that
+    does gets what it took to bring its output down to the allowance, no more: at a fixed weight of 20 two
+    paintings of five came out with dark faces, and one of them trained well at 5
+    (docs/research/cell-pattern.md).
 
-    `rise`: the steps a fully excessive pattern (e times the photo's or more) takes to raise the
+    `rise`: the steps a fully excessive pattern (e times the allowance or more) takes to raise the
     weight from 0 to the ceiling."""
 
     def __init__(self, ceiling: float, calibrate: bool, allowance: float = 1.0, rise: int = 300, beta: float = 0.9):
@@ -85,8 +87,8 @@ class CellWeight:
             return self.ceiling
         excess = math.log(max(term, 1e-12)) - math.log(max(reference * self.allowance, 1e-12))
         self.log_excess = excess if self.log_excess is None else self.beta * self.log_excess + (1 - self.beta) * excess
-        change = max(-1.0, min(1.0, self.log_excess)) * self.ceiling / self.rise
-        self.weight = max(0.0, min(self.ceiling, self.weight + change))
+        if self.log_excess > 0:
+            self.weight = min(self.ceiling, self.weight + min(1.0, self.log_excess) * self.ceiling / self.rise)
         return self.weight
 
     def state_dict(self) -> dict:
