@@ -65,8 +65,8 @@ class AutoWeight:
 class CellWeight:
     """The cells' pattern term's weight, fixed at `ceiling` or calibrated: it starts at 0 and rises,
     up to the ceiling, while the output has more of the pattern than `allowance` times the photo it
-    was painted from (both smoothed in log space: a photo's own pattern is small and noisy from
-    crop to crop). It never falls: once the network has learned to paint without the pattern the
+    was painted from: their log ratio, smoothed over about a hundred steps, because it varies a
+    lot from crop to crop and a shorter mean ratcheted the weight up on noise alone. It never falls: once the network has learned to paint without the pattern the
     term is small, and a weight that followed it down let the pattern back in the video stage. A
     painting whose strokes the network does not lock to its cells thus gets no weight, and one that
     does gets what it took to bring its output down to the allowance, no more: at a fixed weight of 20 two
@@ -76,7 +76,7 @@ class CellWeight:
     `rise`: the steps a fully excessive pattern (e times the allowance or more) takes to raise the
     weight from 0 to the ceiling."""
 
-    def __init__(self, ceiling: float, calibrate: bool, allowance: float = 1.0, rise: int = 300, beta: float = 0.9):
+    def __init__(self, ceiling: float, calibrate: bool, allowance: float = 1.0, rise: int = 300, beta: float = 0.99):
         self.ceiling, self.calibrate, self.allowance, self.rise, self.beta = ceiling, calibrate, allowance, rise, beta
         self.weight = 0.0 if calibrate else ceiling
         self.log_excess = None
