@@ -260,6 +260,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         problems.append("camera_shake is a share of the video pairs, from 0 to 1")
     if not 0 <= recipe.moved_photos <= 1:
         problems.append("moved_photos is a share of the video stage's photo steps, from 0 to 1")
+    if not recipe.cell_allowance >= 1:  # NaN too
+        problems.append("cell_allowance (how many times a photo's own cells' pattern the output may have) must be at least 1")
     if recipe.photo_every == 1:
         problems.append("photo_every = 1 would leave no video pairs: use 0 (pairs only) or 2 and up")
     if not 1 <= recipe.pair_scale <= 4:

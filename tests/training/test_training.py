@@ -471,7 +471,7 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
 
 
 @pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight",
-                                    "contrast_weight", "tv_weight", "range_weight", "white_weight", "noise_weight",
+                                    "contrast_weight", "tv_weight", "cell_weight", "range_weight", "white_weight", "noise_weight",
                                     "temporal_weight"])
 def test_negative_loss_weights_are_refused(weight):
     with pytest.raises(CamStyleError, match="may not be negative"):
@@ -482,6 +482,12 @@ def test_negative_loss_weights_are_refused(weight):
 def test_camera_shake_must_be_a_share(share):
     with pytest.raises(CamStyleError, match="camera_shake is a share"):
         recipe.resolve_recipe({"camera_shake": share}, None, "x")
+
+
+@pytest.mark.parametrize("allowance", [0.0, 0.5, float("nan")])
+def test_cell_allowance_below_a_photos_own_pattern_is_refused(allowance):
+    with pytest.raises(CamStyleError, match="cell_allowance .* must be at least 1"):
+        recipe.resolve_recipe({"cell_allowance": allowance}, None, "x")
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
