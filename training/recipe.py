@@ -49,12 +49,13 @@ class Recipe:
     contrast_weight: float = 30.0     # the painting's colour covariance: a flat output is the most stable one,
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
-    cell_weight: float = 20.0         # against texture locked to the network's stride cells, stripes in flat areas
-                                      # (losses.cell_pattern; docs/research/cell-pattern.md)
+    cell_weight: float = 5.0          # against texture locked to the network's stride cells, stripes in flat areas
+                                      # (losses.cell_pattern; docs/research/cell-pattern.md): at 5 straw_hat lost its
+                                      # stripes and kept its faces; at 11.6 and 20 it, great_wave and shipwreck_minotaur
+                                      # painted faces darker or washed out (edges 3-35 % lower)
     cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
                                       # output has more of that pattern than the photo it paints, then holds
-                                      # (weights.CellWeight), so each painting gets the weight it needs; a fixed
-                                      # 20 spoiled faces on two paintings of five
+                                      # (weights.CellWeight), so a painting that needs less gets less
     cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.9
                                       # showed no stripes at 720p, where the networks trained without it have 3-23
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
