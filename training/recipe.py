@@ -56,8 +56,8 @@ class Recipe:
     cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
                                       # output has more of that pattern than the photo it paints, then holds
                                       # (weights.CellWeight), so a painting that needs less gets less
-    cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.9
-                                      # showed no stripes at 720p, where the networks trained without it have 3-23
+    cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.6
+                                      # showed no stripes at 720p, where the networks trained without it have 2.9-22
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)

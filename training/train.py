@@ -28,7 +28,8 @@ stage ran away and washed a painting out (docs/research/pack-retrain-sharp-fine.
 term trains from the start, on an untrained network, its weight follows it for 4000 steps. Should a run still
 blow up, training/rollback.py puts back the weights of a hundred or so steps before and goes on.
 The cells' pattern term (texture locked to the network's stride grid) has a weight that calibrates
-itself too: it rises from 0 only while the output has clearly more of that pattern than the photo it paints.
+itself too: it rises from 0, up to a low ceiling, only while the output has clearly more of that
+pattern than the photo it paints, then holds.
 
 A run starts from random weights, or from an installed style's network (recipe `init`,
 training/warm_start.py): the quick recipe moves the nearest style to the new painting in short stages.

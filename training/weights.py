@@ -65,13 +65,13 @@ class AutoWeight:
 class CellWeight:
     """The cells' pattern term's weight, fixed at `ceiling` or calibrated: it starts at 0 and rises,
     up to the ceiling, while the output has more of the pattern than `allowance` times the photo it
-    was painted from: their log ratio, smoothed over about a hundred steps, because it varies a
-    lot from crop to crop and a shorter mean ratcheted the weight up on noise alone. It never falls: once the network has learned to paint without the pattern the
-    term is small, and a weight that followed it down let the pattern back in the video stage. A
-    painting whose strokes the network does not lock to its cells thus gets no weight, and one that
-    does gets what it took to bring its output down to the allowance, no more: at a fixed weight of 20 two
-    paintings of five came out with dark faces, and one of them trained well at 5
-    (docs/research/cell-pattern.md).
+    was painted from. The two are compared by their log ratio, smoothed over about a hundred steps:
+    it varies a lot from crop to crop, and a ten-step mean ratcheted the weight up on noise alone.
+    It never falls: once the network paints without the pattern the term is small, and a weight
+    that followed it down let the pattern back in the video stage. A painting whose strokes the
+    network does not lock to its cells thus gets no weight. The ceiling matters as much: left to
+    rise to 11-20, the weight took the pattern out and 3-35 % of the faces' edges with it on three
+    paintings (docs/research/cell-pattern.md).
 
     `rise`: the steps a fully excessive pattern (e times the allowance or more) takes to raise the
     weight from 0 to the ceiling."""
