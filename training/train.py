@@ -218,19 +218,20 @@ class Trainer:
         if r.contrast_weight:
             terms["contrast"] = L.contrast_loss(y, self.contrast_target)
             total = total + r.contrast_weight * terms["contrast"]
+        weights = {}
         if r.cell_weight:
             terms["cell"] = L.cell_pattern(y)
             with torch.no_grad():
                 terms["cell_photo"] = L.cell_pattern(x)
-            cell_weight = self.cell_weight(terms["cell"].item(), terms["cell_photo"].item())
-            total = total + cell_weight * terms["cell"]
+            weights["cell_weight"] = self.cell_weight(terms["cell"].item(), terms["cell_photo"].item())
+            total = total + weights["cell_weight"] * terms["cell"]
         if r.range_weight:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]
         if noisy and r.white_weight:
             terms["white"] = L.white_patches(y, x)
             total = total + r.white_weight * terms["white"]
-        rest, weights, extra = total.item(), {"cell_weight": cell_weight} if r.cell_weight else {}, []
+        rest, extra = total.item(), []
         if noisy:
             extra.append(("stability", L.stability_loss(y, outputs[1]), self.noise_weight, "noise_weight"))
         if video:
