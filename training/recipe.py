@@ -50,14 +50,14 @@ class Recipe:
                                       # so without it the stability terms fade the style towards a grey wash
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     cell_weight: float = 5.0          # against texture locked to the network's stride cells, stripes in flat areas
-                                      # (losses.cell_pattern; docs/research/cell-pattern.md): at 5 straw_hat lost its
-                                      # stripes and kept its faces; at 11.6 and 20 it, great_wave and shipwreck_minotaur
-                                      # painted faces darker or washed out (edges 3-35 % lower)
+                                      # (losses.cell_pattern; docs/research/cell-pattern.md). Kept low because the
+                                      # term's price is paid in faces: higher weights painted them darker or washed
+                                      # out, and a few paintings' close-ups darken even at 5
     cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
                                       # output has more of that pattern than the photo it paints, then holds
                                       # (weights.CellWeight), so a painting that needs less gets less
-    cell_allowance: float = 2.0       # ... allowing this many times the photo's own: straw_hat at about 1.6
-                                      # showed no stripes at 720p, where the networks trained without it have 2.9-22
+    cell_allowance: float = 2.0       # ... allowing this many times the photo's own: networks free of stripes at
+                                      # 720p sit at 1.1-2.0 times it, those trained without the term at 2.9-22
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)

@@ -69,9 +69,10 @@ class CellWeight:
     it varies a lot from crop to crop, and a ten-step mean ratcheted the weight up on noise alone.
     It never falls: once the network paints without the pattern the term is small, and a weight
     that followed it down let the pattern back in the video stage. A painting whose strokes the
-    network does not lock to its cells thus gets no weight. The ceiling matters as much: left to
-    rise to 11-20, the weight took the pattern out and 3-35 % of the faces' edges with it on three
-    paintings (docs/research/cell-pattern.md).
+    network does not lock to its cells thus gets no weight. It sees only the pattern, not what the
+    term costs faces, and the paintings tried so far all rose to the ceiling, so the ceiling is what
+    decides: left to rise to 11-20, the weight took the pattern out and 3-35 % of the faces' edges
+    with it (docs/research/cell-pattern.md).
 
     `rise`: the steps a fully excessive pattern (e times the allowance or more) takes to raise the
     weight from 0 to the ceiling."""
