@@ -267,14 +267,19 @@ class SizeGovernor:
         return median * self.expected[index] / self.expected[self.index]
 
     def _step_down(self, median: float, now: float) -> Size:
-        target = self.index - 1  # at least one rung; further while the prediction stays over UP_AT
-        while target > 0 and self._predicted(median, target) > UP_AT * self.budget:
+        climbed = self._climbed.get(self.index)
+        mistaken = climbed is not None and now - climbed < RETRY_WITHIN_S
+        # At least one rung; further while the prediction stays over UP_AT of the budget. Leaving
+        # a rung just climbed to, the rung below held a moment ago: the prediction, scaled from a
+        # rung that proved dearer than expected, overstates it, so there only the budget counts.
+        limit = (1.0 if mistaken else UP_AT) * self.budget
+        target = self.index - 1
+        while target > 0 and self._predicted(median, target) > limit:
             target -= 1
         if self._confirm is not None:  # not even the rung below the pick holds: no short calm left
             self._calm_s[self._confirm] = max(self._calm_s[self._confirm], CALM_S)
             self._confirm = None
-        climbed = self._climbed.get(self.index)
-        if climbed is not None and now - climbed < RETRY_WITHIN_S:  # the climb was a mistake
+        if mistaken:
             self._calm_s[self.index] = min(MAX_CALM_S, 2 * self._calm_s[self.index])
             self._correct = (self.index, median)  # against the rung below, once it is timed
         previous = self.size

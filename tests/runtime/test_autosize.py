@@ -217,3 +217,15 @@ def test_a_pick_the_running_pipeline_cannot_hold_is_never_taken():
     governor = SizeGovernor(RUNGS, BUDGET, 1, EXPECTED, clock=clock, confirm=2)
     assert drive(governor, clock, 30.0, lambda i, t: EXPECTED[i] * 1.25) == []
     assert governor.size == RUNGS[1]
+
+
+def test_a_pick_that_proves_dearer_than_predicted_is_left_for_the_rung_below_not_two():
+    """The start-up pick is confirmed from the rung below and then takes far more than predicted
+    (the running pipeline costs it more than its pixels say). Scaled by the prediction, the rung
+    below looks over UP_AT of the budget, yet it held a moment ago: one rung down, not two."""
+    clock = FakeClock()
+    governor = SizeGovernor(RUNGS, BUDGET, 1, EXPECTED, clock=clock, confirm=2)
+    real = {0: 10.0, 1: 14.0, 2: 29.0, 3: 40.0}
+    changes = drive(governor, clock, 30.0, lambda i, t: real[i])
+    assert [size for _, size in changes] == [RUNGS[2], RUNGS[1]], changes
+    assert governor.size == RUNGS[1]
