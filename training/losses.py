@@ -74,6 +74,27 @@ def white_patches(rgb: torch.Tensor, source: torch.Tensor, ceiling: float = 240 
     return (rgb.amin(1, keepdim=True) - limit).clamp(min=0).pow(2).mean()
 
 
+def luminance(rgb: torch.Tensor) -> torch.Tensor:
+    return (0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]).unsqueeze(1)
+
+
+def tone_order(rgb: torch.Tensor, source: torch.Tensor, floor: float = 0.5, kernel: int = 16,
+               min_spread: float = 0.03) -> torch.Tensor:
+    """How far the output's coarse light and dark fall from following the photo's: per picture, the
+    correlation of the two luminance maps averaged over `kernel` px squares, its shortfall below
+    `floor`, averaged over the pictures. A painting may recolour a photo freely and still score 0;
+    what it cannot do is paint a lit face darker than the hair and wall around it, the inverted
+    tones some networks fall into (docs/research/tone-order.md). A picture whose coarse
+    luminance hardly varies (spread below `min_spread`) has no order to keep and counts 0."""
+    out = F.avg_pool2d(luminance(rgb), kernel, kernel // 2).flatten(1)
+    photo = F.avg_pool2d(luminance(source), kernel, kernel // 2).flatten(1)
+    keep = (photo.std(1) >= min_spread).to(rgb.dtype)
+    out = out - out.mean(1, keepdim=True)
+    photo = photo - photo.mean(1, keepdim=True)
+    correlation = (out * photo).sum(1) / (out.pow(2).sum(1).sqrt() * photo.pow(2).sum(1).sqrt() + 1e-8)
+    return ((floor - correlation).clamp(min=0) * keep).mean()
+
+
 def total_variation(rgb: torch.Tensor) -> torch.Tensor:
     return (rgb[..., 1:, :] - rgb[..., :-1, :]).abs().mean() + (rgb[..., :, 1:] - rgb[..., :, :-1]).abs().mean()
 

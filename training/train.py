@@ -225,6 +225,9 @@ class Trainer:
                 terms["cell_photo"] = L.cell_pattern(x)
             weights["cell_weight"] = self.cell_weight(terms["cell"].item(), terms["cell_photo"].item())
             total = total + weights["cell_weight"] * terms["cell"]
+        if r.tone_weight:
+            terms["tone"] = L.tone_order(y, x)
+            total = total + r.tone_weight * terms["tone"]
         if r.range_weight:
             terms["range"] = L.out_of_range(y)
             total = total + r.range_weight * terms["range"]

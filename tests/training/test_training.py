@@ -264,6 +264,22 @@ def test_cell_pattern_sees_texture_locked_to_the_grid_and_not_texture_that_moves
     assert L.cell_pattern(torch.roll(photo, 3, dims=2)) < 0.02
 
 
+def test_tone_order_lets_a_painting_recolour_a_photo_but_not_invert_its_light():
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 96), torch.linspace(0, 1, 96), indexing="ij")
+    face = torch.exp(-((ys - 0.5) ** 2 + (xs - 0.5) ** 2) / 0.05)  # a lit face on a darker wall
+    photo = (0.2 + 0.6 * face).expand(1, 3, 96, 96).clone()
+    rng = torch.Generator().manual_seed(0)
+    strokes = 0.15 * torch.rand(1, 3, 96, 96, generator=rng)
+    recoloured = (photo * torch.tensor([0.4, 0.7, 1.0]).view(1, 3, 1, 1) + 0.1 + strokes).clamp(0, 1)
+    assert L.tone_order(recoloured, photo).item() == 0.0, "new colours and strokes, light kept in order"
+    assert L.tone_order(0.3 + 0.2 * photo, photo).item() == 0.0, "flatter or darker overall is the painting's own"
+    inverted = (1 - photo + strokes).clamp(0, 1)
+    assert L.tone_order(inverted, photo).item() > 1.0, "the face darker than the wall around it"
+    assert L.tone_order(inverted, torch.full_like(photo, 0.5)).item() == 0.0, "a flat photo has no order to keep"
+    both = L.tone_order(torch.cat([recoloured, inverted]), torch.cat([photo, photo]))
+    assert both.item() == pytest.approx(L.tone_order(inverted, photo).item() / 2), "averaged over the pictures"
+
+
 def test_calibrated_cell_weight_rises_while_the_output_has_more_pattern_than_the_photo_then_holds():
     weight = weights.CellWeight(20.0, calibrate=True, rise=100)
     assert [weight(0.001, reference=0.002) for _ in range(50)][-1] == 0.0  # less than the photo: no weight
