@@ -58,8 +58,10 @@ class Recipe:
                                       # (weights.CellWeight), so a painting that needs less gets less
     cell_allowance: float = 2.0       # ... allowing this many times the photo's own: networks free of stripes at
                                       # 720p sit at 1.1-2.0 times it, those trained without the term at 2.9-22
-    tone_weight: float = 0.0          # keeps the photo's coarse light and dark in order (losses.tone_order): networks
-                                      # that inverted them painted lit faces dark brown or navy
+    tone_weight: float = 10.0         # keeps the photo's coarse light and dark in order (losses.tone_order): networks
+                                      # that invert them paint lit faces dark brown or navy. A hinge, 0 while the
+                                      # order holds, so it only acts on a network on its way to the negative
+                                      # (docs/research/tone-order.md)
     range_weight: float = 1000.0      # keeps the raw output within 0..1, where the camera clips it (losses.out_of_range)
     white_weight: float = 3000.0      # with the stability terms: holds lit faces off pure white (losses.white_patches)
     stability: bool = True            # False: the per-frame baseline (no noise, no temporal loss)
