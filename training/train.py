@@ -14,6 +14,8 @@ then learns to hold them still, rather than learning from the start that a flat 
 steadiest one (docs/research/late-stability.md measures both). Without videos the noise term trains in stage 1.
 An optional guard (white_weight) joins the stability terms: they drift towards the steadiest
 picture of a lit face, a flat white patch, and the guard holds its darkest channel under 240/255.
+Another (tone_weight) works in both stages: zero while the output's coarse light and dark follow
+the photo's, it keeps a network out of the inverted picture, lit faces dark (losses.tone_order).
 
 The noise and temporal weights adapt automatically unless given (noise_weight, temporal_weight),
 since a fixed weight would be right for one painting and wrong for the next: the style terms'
