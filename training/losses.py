@@ -82,16 +82,15 @@ def tone_order(rgb: torch.Tensor, source: torch.Tensor, floor: float = 0.5, kern
                min_spread: float = 0.03) -> torch.Tensor:
     """How far the output's coarse light and dark fall from following the photo's: per picture, the
     correlation of the two luminance maps averaged over `kernel` px squares, its shortfall below
-    `floor`, averaged over the pictures. A painting may recolour a photo freely and still score 0;
-    what it cannot do is paint a lit face darker than the hair and wall around it, the inverted
-    tones some networks fall into (docs/research/tone-order.md). A picture whose coarse
-    luminance hardly varies (spread below `min_spread`) has no order to keep and counts 0."""
+    `floor`, averaged over the pictures. A painting may recolour, flatten or texture a photo and
+    still score 0; what it cannot do is swap light and dark, the inverted tones in which some
+    networks paint lit faces dark (docs/research/tone-order.md). It keeps the order only: a face
+    in front of a lighter wall may still come out dark. A picture whose coarse luminance hardly
+    varies (spread below `min_spread`) has no order to keep and counts 0."""
     out = F.avg_pool2d(luminance(rgb), kernel, kernel // 2).flatten(1)
     photo = F.avg_pool2d(luminance(source), kernel, kernel // 2).flatten(1)
     keep = (photo.std(1) >= min_spread).to(rgb.dtype)
-    out = out - out.mean(1, keepdim=True)
-    photo = photo - photo.mean(1, keepdim=True)
-    correlation = (out * photo).sum(1) / (out.pow(2).sum(1).sqrt() * photo.pow(2).sum(1).sqrt() + 1e-8)
+    correlation = F.cosine_similarity(out - out.mean(1, keepdim=True), photo - photo.mean(1, keepdim=True), dim=1)
     return ((floor - correlation).clamp(min=0) * keep).mean()
 
 

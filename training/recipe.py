@@ -51,8 +51,7 @@ class Recipe:
     tv_weight: float = 3.0           # suppresses stripes the VGG cannot see
     cell_weight: float = 5.0          # against texture locked to the network's stride cells, stripes in flat areas
                                       # (losses.cell_pattern; docs/research/cell-pattern.md). Kept low because the
-                                      # term's price is paid in faces: higher weights painted them darker or washed
-                                      # out, and a few paintings' close-ups darken even at 5
+                                      # term's price is paid in faces: weights of 11-20 cost them 3-35 % of their edges
     cell_calibrate: bool = True       # cell_weight is then a ceiling: the weight starts at 0 and rises while the
                                       # output has more of that pattern than the photo it paints, then holds
                                       # (weights.CellWeight), so a painting that needs less gets less
