@@ -16,6 +16,7 @@ from camstyle.config import Config, parse_inference_size
 from camstyle.errors import ModelError
 from camstyle.stylize import autosize
 from camstyle.stylize import styles as styles_mod
+from camstyle.system.cpu_load import OtherProcessesLoad
 
 if TYPE_CHECKING:
     from camstyle.capture.base import Source
@@ -179,6 +180,6 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
         if confirm is not None:
             reason += f"; from {rungs[start][0]}x{rungs[start][1]} until the running time confirms it"
         sizer = autosize.SizeGovernor(rungs, budget, start, autosize.expected_times(rungs, measured),
-                                      reason=reason, confirm=confirm)
+                                      reason=reason, confirm=confirm, others=OtherProcessesLoad())
     stylizer.inference_size = sizer.size
     return sizer, measured

@@ -14,6 +14,10 @@ next try, and its predicted time is corrected by what it really took against the
 stepped down to, timed just after (so a load that arrived meanwhile, which slows both, does
 not count against the rung): a load that sits right at a boundary, or a network that scales
 worse than its pixels, cannot make it oscillate, and a passing load does not keep it low.
+A load can also make only the larger rung dear (it takes what the pipeline's slack at the
+smaller one left free), so the correction is kept with the cores other processes were using
+when it was taken, and let go (with the usual calm period) once they use UNDO_CORES fewer:
+the lesson learnt under a load does not outlive it.
 
 Start-up on the CPU: the pick is timed alone, before capture and publishing run beside it,
 and in the pipeline the same rung takes more (they share the cores). So the governor starts a
@@ -43,6 +47,9 @@ CALM_S = 3.0          # how long the next rung must be predicted to fit before s
 CONFIRM_S = 1.0       # at start-up, how long the pick must be predicted to fit before climbing to it
 RETRY_WITHIN_S = 15.0  # leaving a rung this soon after climbing to it doubles its calm period
 MAX_CALM_S = 60.0
+LOAD_EVERY_S = 0.5    # how often the other processes' CPU use is read
+LOAD_WINDOW_S = 2.0   # and over how long it is averaged
+UNDO_CORES = 0.5      # a correction is let go once other processes use this many cores fewer
 HISTORY = 200         # size changes kept for the status and the --stats file
 GPU_PROVIDERS = ("tensorrt", "cuda", "directml", "coreml")
 
@@ -177,12 +184,15 @@ class SizeGovernor:
     serialises observe() (stylize thread) against pin()/free() (control actions).
 
     observe(ms) takes one frame's stylize time and returns the new size when it decides a
-    change, else None. `clock` is injectable so tests drive it with fake time.
+    change, else None. `clock` is injectable so tests drive it with fake time; `others` gives
+    the cores other processes used since it was last called, or None where that is unknown
+    (camstyle.system.cpu_load; without it a correction is never let go).
     """
 
     def __init__(self, rungs: list[Size], budget: float, index: int = 0, expected: list[float] | None = None,
                  reason: str = "start", clock: Callable[[], float] = time.monotonic, pinned: Size | None = None,
-                 pinned_reason: str = "", confirm: int | None = None):
+                 pinned_reason: str = "", confirm: int | None = None,
+                 others: Callable[[], float | None] | None = None):
         if not rungs:
             raise ValueError("the ladder is empty")
         self.rungs = list(rungs)
@@ -201,6 +211,11 @@ class SizeGovernor:
         self._confirm = confirm
         self._climbed: dict[int, float] = {}  # rung -> when it was climbed to
         self._correct: tuple[int, float] | None = None  # (rung left soon after climbing, its median)
+        self._others = others
+        self._load: deque[tuple[float, float]] = deque()  # (time, cores other processes used)
+        self._load_read = self._t0
+        self._corrections: dict[int, tuple[float, float]] = {}  # rung -> (its time before, others' cores then)
+        self._released: set[int] = set()  # rungs whose correction the end of a load let go
         self.changes: deque[SizeChange] = deque(maxlen=HISTORY)
         self.reason = ""
         self._record(pinned if pinned else self.rungs[self.index], None, pinned_reason if pinned else reason)
@@ -247,6 +262,7 @@ class SizeGovernor:
 
     def observe(self, ms: float, now: float | None = None) -> Size | None:
         now = self.clock() if now is None else now
+        self._read_load(now)
         if self.pinned is not None or now < self._settle_until:
             return None
         self._samples.append((now, ms))
@@ -258,10 +274,41 @@ class SizeGovernor:
         if self._correct is not None:  # the first window after leaving a rung too soon
             left, median_left = self._correct
             self._correct = None
-            self.expected[left] = max(self.expected[left], self.expected[self.index] * median_left / median)
+            corrected = self.expected[self.index] * median_left / median
+            if corrected > self.expected[left]:
+                before = self._corrections.get(left, (self.expected[left], 0.0))[0]
+                others = self._others_now()
+                self._corrections[left] = (before, math.inf if others is None else others)
+                self.expected[left] = corrected
+        self._release_corrections()
         if median > self.budget and self.index > 0:
             return self._step_down(median, now)
         return self._maybe_step_up(median, now)
+
+    def _read_load(self, now: float) -> None:
+        if self._others is None or now - self._load_read < LOAD_EVERY_S:
+            return
+        self._load_read = now
+        cores = self._others()
+        if cores is not None:
+            self._load.append((now, cores))
+        while self._load and now - self._load[0][0] > LOAD_WINDOW_S:
+            self._load.popleft()
+
+    def _others_now(self) -> float | None:
+        return statistics.fmean(c for _, c in self._load) if self._load else None
+
+    def _release_corrections(self) -> None:
+        """Let go of corrections taken under a load that has since gone (see the module's doc)."""
+        others = self._others_now()
+        if others is None:
+            return
+        for rung, (before, others_then) in list(self._corrections.items()):
+            if others <= others_then - UNDO_CORES:
+                self.expected[rung] = before
+                self._calm_s[rung] = CALM_S
+                self._released.add(rung)
+                del self._corrections[rung]
 
     def _predicted(self, median: float, index: int) -> float:
         return median * self.expected[index] / self.expected[self.index]
@@ -303,7 +350,10 @@ class SizeGovernor:
         self.index += 1
         self._climbed[self.index] = now
         self._restart_window(now)
-        what = "confirmed the start-up pick" if self.index == self._confirm else "calm"
+        what = ("confirmed the start-up pick" if self.index == self._confirm
+                else "calm, the load that made it leave this size is gone" if self.index in self._released
+                else "calm")
+        self._released.discard(self.index)
         if self._confirm is not None and self.index >= self._confirm:
             self._calm_s[self._confirm] = max(self._calm_s[self._confirm], CALM_S)
             self._confirm = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from camstyle.stylize import autosize
@@ -229,3 +231,46 @@ def test_a_pick_that_proves_dearer_than_predicted_is_left_for_the_rung_below_not
     changes = drive(governor, clock, 30.0, lambda i, t: real[i])
     assert [size for _, size in changes] == [RUNGS[2], RUNGS[1]], changes
     assert governor.size == RUNGS[1]
+
+
+def test_a_correction_learnt_under_a_load_is_let_go_when_the_load_ends():
+    """A load that leaves the pipeline's slack at the smaller rung alone but makes the larger one
+    dear: the failed climb under it teaches a correction the rung below cannot see the end of.
+    The other processes' CPU use can: once it falls, the rung is tried again within seconds."""
+    idle = {0: 10.0, 1: 14.0, 2: 19.0, 3: 30.0}
+    loaded = {0: 10.0, 1: 14.5, 2: 27.0, 3: 40.0}
+
+    def run(others_idle, others_loaded):
+        """5 s idle, then 30 s of the load, then 15 s idle; others_*: what the other processes use."""
+        clock = FakeClock()
+        load = {"from": clock.now + 5.0, "to": clock.now + 35.0}
+
+        def busy(t):
+            return load["from"] <= t < load["to"]
+
+        governor = SizeGovernor(RUNGS, BUDGET, 2, EXPECTED[:3] + [30.0], clock=clock,
+                                others=lambda: others_loaded if busy(clock.now) else others_idle)
+        changes = drive(governor, clock, 50.0, lambda i, t: (loaded if busy(t) else idle)[i])
+        return governor, changes, load["to"]
+
+    governor, changes, load_to = run(0.1, 1.0)
+    under_load = [size for t, size in changes if t < load_to]
+    assert under_load.count(RUNGS[2]) >= 1, "it climbed back under the load and had to leave again"
+    assert governor.size == RUNGS[2], "back at the idle size"
+    back = [t for t, size in changes if size == RUNGS[2]][-1]
+    assert back - load_to <= 10.0
+    assert "the load that made it leave this size is gone" in governor.history()[-1]["reason"]
+
+    # Where the other processes' use is unknown or does not fall, the lesson stays (no oscillation).
+    for others_idle, others_loaded in ((None, None), (0.4, 0.4)):
+        governor, changes, load_to = run(others_idle, others_loaded)
+        assert governor.size == RUNGS[1] and not [t for t, size in changes if t >= load_to]
+
+
+def test_a_boundary_rung_is_not_retried_while_the_other_processes_use_as_much():
+    """The other processes' use wobbling by less than UNDO_CORES does not let the lesson go."""
+    clock = FakeClock()
+    governor = SizeGovernor(RUNGS, BUDGET, 1, EXPECTED, clock=clock,
+                            others=lambda: 0.6 + 0.2 * math.sin(clock.now))
+    changes = drive(governor, clock, 300.0, lambda i, t: {0: 9.0, 1: 12.0, 2: 24.0, 3: 32.0}[i])
+    assert [size for _, size in changes] == [RUNGS[2], RUNGS[1]]
