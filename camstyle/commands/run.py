@@ -110,10 +110,12 @@ def stats_summary(controller, elapsed_s: float) -> dict:
 
 
 def timeline_point(status: dict) -> dict:
-    """One second of the --stats timeline: rates, drops so far, the stylize time and the size."""
+    """One second of the --stats timeline: rates, drops so far, the stylize time, the size and
+    the cores other programs took."""
     return {"t_s": status["uptime_s"], "fps_in": status["fps_in"], "fps_styled": status["fps_styled"], "fps_out": status["fps_out"],
             "dropped": status["dropped"], "frames_in": status["frames_in"], "infer_ms": status["stage_ms"]["infer"],
-            "latency_ms": status["latency_ms"], "inference_size": status["inference_size"]}
+            "latency_ms": status["latency_ms"], "inference_size": status["inference_size"],
+            "others_cpu_cores": status.get("others_cpu_cores")}
 
 
 class _SayHandler(logging.Handler):

@@ -202,7 +202,10 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
     perf.add_row("Latency", _latency(status))
     perf.add_row("Stages", _stages(status))
     perf.add_row("Frames", _frames(status))
+    others = status.get("others_cpu_cores")
     perf.add_row("CPU", Text.assemble((f"{_number(status, 'cpu_percent'):.0f}%", "bold"),
+                                      *(("   other programs ", (f"{others:.1f} cores", "bold"))
+                                        if isinstance(others, (int, float)) else ()),
                                       "   uptime ", (format_duration(_number(status, "uptime_s")), "bold")))
 
     route = Table.grid(padding=(0, 2))

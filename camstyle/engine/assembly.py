@@ -167,10 +167,10 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
     measured: dict[tuple[int, int], float] = {}
     if setting != "auto":
         size = stylizer.inference_size
-        sizer = autosize.SizeGovernor(rungs, budget, pinned=size,
+        sizer = autosize.SizeGovernor(rungs, budget, pinned=size, others=OtherProcessesLoad(),
                                       pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
     elif stylizer.model is None:
-        sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure")
+        sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure", others=OtherProcessesLoad())
     else:
         gpu = autosize.is_gpu(stylizer.provider)
         pick, measured = autosize.choose(rungs, stylizer.measure, budget, gpu=gpu)

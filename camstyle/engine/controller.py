@@ -461,5 +461,6 @@ class Controller:
             "size_reason": self.sizer.reason if self.sizer else "",
             "output_size": list(self.output_size),
             **self.metrics.usage(now),
+            "others_cpu_cores": self.sizer.others_cores if self.sizer else None,
             "message": self.message,
         }

@@ -214,6 +214,7 @@ class SizeGovernor:
         self._others = others
         self._load: deque[tuple[float, float]] = deque()  # (time, cores other processes used)
         self._load_read = self._t0
+        self._others_mean: float | None = None  # kept as one value: the status reads it from any thread
         self._corrections: dict[int, tuple[float, float]] = {}  # rung -> (its time before, others' cores then)
         self._released: set[int] = set()  # rungs whose correction the end of a load let go
         self.changes: deque[SizeChange] = deque(maxlen=HISTORY)
@@ -227,6 +228,12 @@ class SizeGovernor:
     @property
     def auto(self) -> bool:
         return self.pinned is None
+
+    @property
+    def others_cores(self) -> float | None:
+        """The cores other processes used over the last couple of seconds, if known."""
+        others = self._others_now()
+        return None if others is None else round(others, 2)
 
     def _record(self, size: Size, previous: Size | None, reason: str) -> None:
         self.reason = reason
@@ -294,9 +301,10 @@ class SizeGovernor:
             self._load.append((now, cores))
         while self._load and now - self._load[0][0] > LOAD_WINDOW_S:
             self._load.popleft()
+        self._others_mean = statistics.fmean(c for _, c in self._load) if self._load else None
 
     def _others_now(self) -> float | None:
-        return statistics.fmean(c for _, c in self._load) if self._load else None
+        return self._others_mean
 
     def _release_corrections(self) -> None:
         """Let go of corrections taken under a load that has since gone (see the module's doc)."""

@@ -24,7 +24,7 @@ class FakeController:
             "output": "null", "fps_in": 30.0, "fps_out": 29.87, "latency_ms": {"p50": 23.14, "p95": 31.42},
             "stage_ms": {"capture": 2.1, "infer": 15.3, "publish": 3.0}, "dropped": 4, "frames_in": 1234,
             "frames_out": 1230, "input_size": [1280, 720], "inference_size": [320, 180], "output_size": [1280, 720],
-            "cpu_percent": 43.0, "uptime_s": 723.0, "message": "",
+            "cpu_percent": 43.0, "others_cpu_cores": 1.04, "uptime_s": 723.0, "message": "",
         }
 
     def dispatch(self, action: str, value: str | None = None) -> dict:

@@ -47,17 +47,22 @@ def write_clip(path, frames=12, size=(96, 54)):
 
 def test_run_stops_after_n_frames_and_writes_stats(tmp_path, styles):
     stats = tmp_path / "out" / "stats.json"
-    result = camstyle("run", "--source", "demo", "--output", "null", "--style", "swap", "--frames", "40",
+    result = camstyle("run", "--source", "demo", "--output", "null", "--style", "swap", "--frames", "75",
                       "--stats", str(stats), "--no-dashboard")
     assert result.returncode == 0, result.stderr
     data = json.loads(stats.read_text())
     for key in ("frames_in", "frames_out", "fps_out", "latency_ms", "dropped", "provider", "style",
                 "first_frame_s", "rss_mb"):
         assert key in data
-    assert data["frames_out"] == 40 and data["style"] == "swap" and data["provider"] == "cpu"
+    assert data["frames_out"] == 75 and data["style"] == "swap" and data["provider"] == "cpu"
+    assert data["timeline"], "a point a second"
+    for point in data["timeline"]:
+        assert len(point["inference_size"]) == 2 and min(point["inference_size"]) > 0 and point["frames_in"] > 0
+    others = data["timeline"][-1]["others_cpu_cores"]  # read twice a second while frames are stylized
+    assert 0 <= others <= (os.cpu_count() or 1) + 0.5
     assert set(data["latency_ms"]) == {"p50", "p95"} and data["latency_ms"]["p95"] >= data["latency_ms"]["p50"] > 0
     assert 0 < data["first_frame_s"] < 30 and data["rss_mb"] > 10 and data["fps_out"] > 5
-    assert "stopped: 40 frames out" in result.stderr and "Traceback" not in result.stderr
+    assert "stopped: 75 frames out" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args, code, words", [

@@ -45,7 +45,7 @@ def test_status_panel_shows_style_rates_latency_and_sizes():
     assert "p50 23.1 ms" in text and "p95 31.4 ms" in text
     assert "capture 2.1" in text and "infer 15.3" in text and "publish 3.0 ms" in text
     assert "in 1,234" in text and "dropped 4 (0.3%)" in text
-    assert "43%" in text and "uptime 0:12:03" in text
+    assert "43%" in text and "other programs 1.0 cores" in text and "uptime 0:12:03" in text
     assert "CPUExecutionProvider" in text
     assert "demo 1280×720" in text and "network 320×180" in text and "null 1280×720" in text
     assert "camera unavailable - reconnecting" in text

@@ -27,7 +27,7 @@ from camstyle.stylize import autosize, styles
 
 STATUS_KEYS = {"style", "styles", "strength", "steady", "steady_auto", "paused", "mirror", "privacy", "provider", "source", "output", "fps_in",
                "fps_out", "latency_ms", "stage_ms", "dropped", "frames_in", "frames_out", "input_size",
-               "inference_size", "output_size", "cpu_percent", "uptime_s", "message"}
+               "inference_size", "output_size", "cpu_percent", "others_cpu_cores", "uptime_s", "message"}
 
 
 @pytest.fixture
