@@ -1,5 +1,6 @@
 """Live measurements for the dashboard, the control channel and `--stats`: frame rates,
-latency percentiles over a rolling window, per-stage times, process CPU and memory.
+latency percentiles over a rolling window, per-stage times, process CPU and memory, and the
+CPU other programs take.
 
 Everything here is cheap (no numpy) and safe to update from one thread while another reads.
 """
@@ -169,3 +170,42 @@ class CpuMeter:
                 self._value = 100.0 * (cpu - last_cpu) / (wall - last_wall)
                 self._last = (wall, cpu)
             return round(self._value, 1)
+
+
+class OtherProcessesLoad:
+    """The cores other processes used since the previous call (0.0 up to the machine's core
+    count): what a competing load (the meeting app, a build) takes from the stylizer. None where
+    the machine does not tell (psutil missing, or its counters failed). The first call measures
+    from construction. The size governor uses it to tell when a load has gone (autosize)."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        try:
+            import psutil
+            self._psutil = psutil
+            self._own = psutil.Process()
+            self._last = self._snapshot()
+        except Exception:  # ImportError, or counters this platform does not give: no figure
+            self._psutil = None
+
+    def _snapshot(self) -> tuple[float, float, float]:
+        """(time, busy CPU seconds of the whole machine, CPU seconds of this process)."""
+        cpu = self._psutil.cpu_times()
+        # As psutil's own cpu_percent: guest time is already counted in user time on Linux.
+        total = sum(cpu) - getattr(cpu, "guest", 0.0) - getattr(cpu, "guest_nice", 0.0)
+        busy = total - cpu.idle - getattr(cpu, "iowait", 0.0)
+        own = self._own.cpu_times()
+        return self._clock(), busy, own.user + own.system
+
+    def __call__(self) -> float | None:
+        if self._psutil is None:
+            return None
+        try:
+            now = self._snapshot()
+        except Exception:
+            return None
+        (t0, busy0, own0), self._last = self._last, now
+        elapsed = now[0] - t0
+        if elapsed <= 0:
+            return None
+        return max(0.0, ((now[1] - busy0) - (now[2] - own0)) / elapsed)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Callable
 
 from camstyle.config import Config, parse_inference_size
 from camstyle.errors import ModelError
+from camstyle.stats import OtherProcessesLoad
 from camstyle.stylize import autosize
 from camstyle.stylize import styles as styles_mod
-from camstyle.system.cpu_load import OtherProcessesLoad
 
 if TYPE_CHECKING:
     from camstyle.capture.base import Source

@@ -186,7 +186,7 @@ class SizeGovernor:
     observe(ms) takes one frame's stylize time and returns the new size when it decides a
     change, else None. `clock` is injectable so tests drive it with fake time; `others` gives
     the cores other processes used since it was last called, or None where that is unknown
-    (camstyle.system.cpu_load; without it a correction is never let go).
+    (camstyle.stats.OtherProcessesLoad; without it a correction is never let go).
     """
 
     def __init__(self, rungs: list[Size], budget: float, index: int = 0, expected: list[float] | None = None,

@@ -1,4 +1,4 @@
-"""The other processes' CPU use, as the size governor reads it."""
+"""The CPU other programs take, as the size governor reads it (stats.OtherProcessesLoad)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from collections import namedtuple
 
-from camstyle.system.cpu_load import OtherProcessesLoad
+from camstyle.stats import OtherProcessesLoad
 
 Machine = namedtuple("Machine", "user nice system idle iowait irq softirq steal guest guest_nice")
 Own = namedtuple("Own", "user system children_user children_system")
