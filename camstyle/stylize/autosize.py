@@ -232,7 +232,7 @@ class SizeGovernor:
     @property
     def others_cores(self) -> float | None:
         """The cores other processes used over the last couple of seconds, if known."""
-        others = self._others_now()
+        others = self._others_mean
         return None if others is None else round(others, 2)
 
     def _record(self, size: Size, previous: Size | None, reason: str) -> None:
@@ -284,8 +284,8 @@ class SizeGovernor:
             corrected = self.expected[self.index] * median_left / median
             if corrected > self.expected[left]:
                 before = self._corrections.get(left, (self.expected[left], 0.0))[0]
-                others = self._others_now()
-                self._corrections[left] = (before, math.inf if others is None else others)
+                others = self._others_mean  # unknown: -inf, never let go
+                self._corrections[left] = (before, -math.inf if others is None else others)
                 self.expected[left] = corrected
         self._release_corrections()
         if median > self.budget and self.index > 0:
@@ -303,12 +303,9 @@ class SizeGovernor:
             self._load.popleft()
         self._others_mean = statistics.fmean(c for _, c in self._load) if self._load else None
 
-    def _others_now(self) -> float | None:
-        return self._others_mean
-
     def _release_corrections(self) -> None:
         """Let go of corrections taken under a load that has since gone (see the module's doc)."""
-        others = self._others_now()
+        others = self._others_mean
         if others is None:
             return
         for rung, (before, others_then) in list(self._corrections.items()):

@@ -261,8 +261,9 @@ def test_a_correction_learnt_under_a_load_is_let_go_when_the_load_ends():
     assert back - load_to <= 10.0
     assert "the load that made it leave this size is gone" in governor.history()[-1]["reason"]
 
-    # Where the other processes' use is unknown or does not fall, the lesson stays (no oscillation).
-    for others_idle, others_loaded in ((None, None), (0.4, 0.4)):
+    # Where the other processes' use is unknown (throughout, or while the lesson was learnt) or does
+    # not fall, the lesson stays (no oscillation).
+    for others_idle, others_loaded in ((None, None), (0.4, 0.4), (0.0, None)):
         governor, changes, load_to = run(others_idle, others_loaded)
         assert governor.size == RUNGS[1] and not [t for t, size in changes if t >= load_to]
 
