@@ -9,11 +9,14 @@ architecture: the times are measured on whatever network the style is.
 
 Hysteresis: the governor steps down when the median stylize time over a short window exceeds
 the budget, and only steps up when the next rung is predicted to fit under UP_AT of it for a
-calm period. A rung it had to leave soon after climbing to it waits twice as long before the
-next try, and its predicted time is corrected by what it really took against the rung it
-stepped down to, timed just after (so a load that arrived meanwhile, which slows both, does
-not count against the rung): a load that sits right at a boundary, or a network that scales
-worse than its pixels, cannot make it oscillate, and a passing load does not keep it low.
+calm period. A rung it had to leave within RETRY_WITHIN_S of climbing to it waits twice as
+long before the next try (so tries thin out to one a minute at most). Left within
+CORRECT_WITHIN_S, before it ever held, its predicted time is also corrected by what it really
+took against the rung it stepped down to, timed just after (so a load that arrived meanwhile,
+which slows both, does not count against the rung): a load that sits right at a boundary, or a
+network that scales worse than its pixels, cannot make it oscillate, and a passing load does
+not keep it low. A rung that held for seconds and then met one slow window is not corrected:
+that window was a disturbance, not the rung's cost.
 A load can also make only the larger rung dear (it takes what the pipeline's slack at the
 smaller one left free), so the correction is kept with the cores other processes were using
 when it was taken, and let go (with the usual calm period) once they use UNDO_CORES fewer:
@@ -46,6 +49,7 @@ SETTLE_S = 0.4        # after a change, frames at the new size are not judged fo
 CALM_S = 3.0          # how long the next rung must be predicted to fit before stepping up
 CONFIRM_S = 1.0       # at start-up, how long the pick must be predicted to fit before climbing to it
 RETRY_WITHIN_S = 15.0  # leaving a rung this soon after climbing to it doubles its calm period
+CORRECT_WITHIN_S = 5.0  # and this soon, before it held, corrects its predicted time too
 MAX_CALM_S = 60.0
 LOAD_EVERY_S = 0.5    # how often the other processes' CPU use is read
 LOAD_WINDOW_S = 2.0   # and over how long it is averaged
@@ -320,19 +324,21 @@ class SizeGovernor:
 
     def _step_down(self, median: float, now: float) -> Size:
         climbed = self._climbed.get(self.index)
-        mistaken = climbed is not None and now - climbed < RETRY_WITHIN_S
+        since = now - climbed if climbed is not None else math.inf
+        soon = since < RETRY_WITHIN_S
         # At least one rung; further while the prediction stays over UP_AT of the budget. Leaving
         # a rung just climbed to, the rung below held a moment ago: the prediction, scaled from a
         # rung that proved dearer than expected, overstates it, so there only the budget counts.
-        limit = (1.0 if mistaken else UP_AT) * self.budget
+        limit = (1.0 if soon else UP_AT) * self.budget
         target = self.index - 1
         while target > 0 and self._predicted(median, target) > limit:
             target -= 1
         if self._confirm is not None:  # not even the rung below the pick holds: no short calm left
             self._calm_s[self._confirm] = max(self._calm_s[self._confirm], CALM_S)
             self._confirm = None
-        if mistaken:
+        if soon:
             self._calm_s[self.index] = min(MAX_CALM_S, 2 * self._calm_s[self.index])
+        if since < CORRECT_WITHIN_S:  # it never held: its cost was misjudged
             self._correct = (self.index, median)  # against the rung below, once it is timed
         previous = self.size
         self.index = target

@@ -275,3 +275,39 @@ def test_a_boundary_rung_is_not_retried_while_the_other_processes_use_as_much():
                             others=lambda: 0.6 + 0.2 * math.sin(clock.now))
     changes = drive(governor, clock, 300.0, lambda i, t: {0: 9.0, 1: 12.0, 2: 24.0, 3: 32.0}[i])
     assert [size for _, size in changes] == [RUNGS[2], RUNGS[1]]
+
+
+def test_one_slow_window_after_a_rung_held_does_not_cost_the_rung_for_good():
+    """Climbed to the idle size, it held for 8 s, then one window ran slow (a hiccup nothing
+    else on the machine explains): it steps down, and comes back after a doubled calm period."""
+    governor, clock = make(index=1)
+    changes = drive(governor, clock, autosize.CALM_S + 1.0, lambda i, t: EXPECTED[i])
+    assert governor.index == 2
+    hiccup = changes[0][0] + 8.0
+    changes = drive(governor, clock, 20.0, lambda i, t: 28.0 if hiccup <= t < hiccup + 0.7 else EXPECTED[i])
+    sizes = [size for _, size in changes]
+    assert sizes == [RUNGS[1], RUNGS[2]], changes
+    assert changes[1][0] - changes[0][0] <= 2 * autosize.CALM_S + 1.0
+
+
+def test_hiccups_that_keep_coming_are_tried_less_and_less_often():
+    """A slow window 8 s after every climb: the tries thin out to one a minute."""
+    governor, clock = make(index=1)
+    last_climb = [0.0]
+
+    def ms_at(index, t):
+        if index == 2 and t - last_climb[0] > 8.0:
+            return 28.0
+        return EXPECTED[index]
+
+    ups = []
+    end = clock.now + 600.0
+    while clock.now < end:
+        clock.now += 1 / 30
+        size = governor.observe(ms_at(governor.index, clock.now))
+        if size == RUNGS[2]:
+            last_climb[0] = clock.now
+            ups.append(clock.now)
+    gaps = [b - a for a, b in zip(ups, ups[1:])]
+    assert len(ups) <= 12 and gaps[-1] >= autosize.MAX_CALM_S, gaps
+    assert all(b >= a - 0.5 for a, b in zip(gaps, gaps[1:])), gaps
