@@ -165,12 +165,13 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
     confirms it: autosize.start_rungs). Also returns what was measured, per size."""
     budget = autosize.budget_ms(fps)
     measured: dict[tuple[int, int], float] = {}
+    others = OtherProcessesLoad()
     if setting != "auto":
         size = stylizer.inference_size
-        sizer = autosize.SizeGovernor(rungs, budget, pinned=size, others=OtherProcessesLoad(),
+        sizer = autosize.SizeGovernor(rungs, budget, pinned=size, others=others,
                                       pinned_reason=f"fixed at {size[0]}x{size[1]} by the inference_size setting")
     elif stylizer.model is None:
-        sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure", others=OtherProcessesLoad())
+        sizer = autosize.SizeGovernor(rungs, budget, reason="no style to measure", others=others)
     else:
         gpu = autosize.is_gpu(stylizer.provider)
         pick, measured = autosize.choose(rungs, stylizer.measure, budget, gpu=gpu)
@@ -180,6 +181,6 @@ def _start_size(stylizer: Stylizer, rungs: list[tuple[int, int]], setting, fps: 
         if confirm is not None:
             reason += f"; from {rungs[start][0]}x{rungs[start][1]} until the running time confirms it"
         sizer = autosize.SizeGovernor(rungs, budget, start, autosize.expected_times(rungs, measured),
-                                      reason=reason, confirm=confirm, others=OtherProcessesLoad())
+                                      reason=reason, confirm=confirm, others=others)
     stylizer.inference_size = sizer.size
     return sizer, measured
