@@ -477,13 +477,16 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
     monkeypatch.setattr(train, "build_network", blown)
     x = torch.from_numpy(data.to_chw([data.synthetic_photo(32, 32, seed=s) for s in range(4)]))
     past_range = {}
+    # The colour, contrast and tone terms pull a blown output back too; off here, so the range term is
+    # measured alone, and after 20 steps, while the output is still on its way back (by 40 steps both
+    # runs are within range and what is left of the difference is noise).
     for weight in (0.0, 1000.0):
-        state = run_job(f"range{weight:.0f}", painting, [photos], tiny_vgg, steps=30, range_weight=weight, white_weight=0.0,
-                        cell_weight=0.0)
+        state = run_job(f"range{weight:.0f}", painting, [photos], tiny_vgg, steps=20, range_weight=weight, white_weight=0.0,
+                        colour_weight=0.0, contrast_weight=0.0, tone_weight=0.0, cell_weight=0.0)
         with torch.no_grad():
             past_range[weight] = L.out_of_range(export.network_from_checkpoint(state).eval()(x)).item()
     assert "range" in read_log("range1000")[-1] and "range" not in read_log("range0")[-1]
-    assert past_range[1000.0] < 0.6 * past_range[0.0]  # the colour terms pull it back too, half as fast
+    assert past_range[1000.0] < 0.5 * past_range[0.0]
 
 
 @pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight",
