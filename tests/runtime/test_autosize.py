@@ -293,21 +293,17 @@ def test_one_slow_window_after_a_rung_held_does_not_cost_the_rung_for_good():
 def test_hiccups_that_keep_coming_are_tried_less_and_less_often():
     """A slow window 8 s after every climb: the tries thin out to one a minute."""
     governor, clock = make(index=1)
-    last_climb = [0.0]
+    at_top_since = [None]
 
     def ms_at(index, t):
-        if index == 2 and t - last_climb[0] > 8.0:
-            return 28.0
-        return EXPECTED[index]
+        if index != 2:
+            at_top_since[0] = None
+            return EXPECTED[index]
+        if at_top_since[0] is None:
+            at_top_since[0] = t
+        return 28.0 if t - at_top_since[0] > 8.0 else EXPECTED[index]
 
-    ups = []
-    end = clock.now + 600.0
-    while clock.now < end:
-        clock.now += 1 / 30
-        size = governor.observe(ms_at(governor.index, clock.now))
-        if size == RUNGS[2]:
-            last_climb[0] = clock.now
-            ups.append(clock.now)
+    ups = [t for t, size in drive(governor, clock, 600.0, ms_at) if size == RUNGS[2]]
     gaps = [b - a for a, b in zip(ups, ups[1:])]
     assert len(ups) <= 12 and gaps[-1] >= autosize.MAX_CALM_S, gaps
     assert all(b >= a - 0.5 for a, b in zip(gaps, gaps[1:])), gaps

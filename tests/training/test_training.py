@@ -486,7 +486,7 @@ def test_the_range_term_pulls_a_blown_output_back_within_0_to_1(photos, painting
         with torch.no_grad():
             past_range[weight] = L.out_of_range(export.network_from_checkpoint(state).eval()(x)).item()
     assert "range" in read_log("range1000")[-1] and "range" not in read_log("range0")[-1]
-    assert past_range[1000.0] < 0.5 * past_range[0.0]
+    assert past_range[1000.0] < 0.6 * past_range[0.0]
 
 
 @pytest.mark.parametrize("weight", ["style_weight", "content_weight", "video_content_weight", "colour_weight",
