@@ -33,7 +33,12 @@ class Recipe:
     output: str = DEFAULT_OUTPUT      # linear, or clip: what the losses see (camstyle/stylize/architectures.py)
     init: str = ""                    # the weights it starts from: "" random, an installed style's name, or "auto",
                                       # the installed style nearest the painting (training/warm_start.py)
-    steps: int = 1400                 # stage 1 (images): about 1.1 s a step on 2 CPU cores
+    steps: int = 2800                 # stage 1 (images), at most: about 1 s a step on 2 CPU cores
+    min_steps: int = 1400             # ... and at least, where `minutes` shortens it
+    minutes: float = 45.0             # the run aims to end within this (0: off): after its first steps it shortens
+                                      # the image stage to what fits on this machine, not below min_steps, and
+                                      # records 0 and the steps it chose, so its saved recipe trains them again.
+                                      # Longer paints more (docs/research/image-stage-budget.md)
     temporal_steps: int = 900         # stage 2 (video pairs, about 1.2 s a step, and photos); skipped when there are no videos
     size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360
     batch: int = 1
@@ -93,6 +98,21 @@ class Recipe:
 
 
 RECIPE = Recipe()
+
+
+# A video-stage step costs about this many image steps: half of them are video pairs, three
+# pictures through the network and the temporal term, the other half photos with the noise term.
+VIDEO_STEP_COST = 1.2
+
+
+def fit_to_minutes(recipe: Recipe, spent_s: float, step_s: float, done: int, temporal_steps: int) -> Recipe:
+    """`recipe` with its image stage shortened, where need be, so that a run `done` image steps and
+    `spent_s` seconds in, at `step_s` seconds an image step, ends within recipe.minutes; never
+    below min_steps (or `done`), never longer. Its minutes become 0: it now says how long it trains."""
+    left_s = recipe.minutes * 60 - spent_s - step_s * VIDEO_STEP_COST * temporal_steps
+    fits = done + int(max(left_s, 0) / step_s)
+    steps = max(min(recipe.steps, fits), min(recipe.min_steps, recipe.steps), done)
+    return dataclasses.replace(recipe, steps=steps, minutes=0.0)
 
 
 # The noise weight's settle when the term trains from the start (no video stage): on an untrained
@@ -221,9 +241,11 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
     """RECIPE with the recipe file's values and the command's options; on --resume the run's
     recipe, which they may not change."""
     known = {f.name for f in dataclasses.fields(Recipe)}
-    base = RECIPE
+    base, named = RECIPE, set(overrides)
     if recipe_file and not previous:
-        base = dataclasses.replace(RECIPE, **{k: coerce(k, v) for k, v in read_recipe_file(recipe_file).items()})
+        from_file = read_recipe_file(recipe_file)
+        base = dataclasses.replace(RECIPE, **{k: coerce(k, v) for k, v in from_file.items()})
+        named |= set(from_file)
     if previous:
         base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
         base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
@@ -238,6 +260,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
             raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
                                 "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
     recipe = dataclasses.replace(base, **overrides)
+    if not previous and "steps" in named and "minutes" not in named:  # steps asked for are trained, however long
+        recipe = dataclasses.replace(recipe, minutes=0.0)
     if not recipe.stability and "late_stability" not in overrides:  # the baseline: no stability terms, early or late
         recipe = dataclasses.replace(recipe, late_stability=False)
     elif recipe.stability and not recipe.late_stability and not previous:
@@ -251,10 +275,11 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         problems.append("size must be a multiple of 8, at least 16 (e.g. 192 or 256)")
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
-    counts = (recipe.steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle, recipe.photo_every)
-    if min(recipe.batch, recipe.style_size) < 1 or min(counts) < 0:
-        problems.append("batch and style_size must be positive, "
-                        "steps, temporal_steps, noise_settle, temporal_settle and photo_every not negative")
+    counts = (recipe.steps, recipe.min_steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle,
+              recipe.photo_every, recipe.minutes)
+    if min(recipe.batch, recipe.style_size) < 1 or not min(counts) >= 0:  # NaN minutes too
+        problems.append("batch and style_size must be positive, steps, min_steps, temporal_steps, noise_settle, "
+                        "temporal_settle, photo_every and minutes not negative")
     weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and lr must be positive")

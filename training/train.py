@@ -66,11 +66,12 @@ from camstyle.errors import CamStyleError, DeviceError
 from camstyle.training import checkpoint, data, warm_start
 from camstyle.training import losses as L
 from camstyle.training.networks import build_network
-from camstyle.training.recipe import Recipe, default_recipe_file, noise_from_the_start, resolve_recipe
+from camstyle.training.recipe import Recipe, default_recipe_file, fit_to_minutes, noise_from_the_start, resolve_recipe
 from camstyle.training.rollback import Rollback, SpikeClip
 from camstyle.training.vgg import VGGFeatures, load_vgg
 from camstyle.training.weights import AutoWeight, CellWeight
 
+TIMED_STEPS = 20  # a run that aims to end in time (recipe.minutes) times this many steps, then fits its image stage
 BASELINE_FILE = "baseline.pt"  # in the run folder: the checkpoint at the end of a late-stability run's image stage
 
 
@@ -334,6 +335,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     Raises TrainingInterrupted after saving when stopped with Ctrl+C."""
     from rich.console import Console
 
+    began = time.monotonic()
     console = console or Console(highlight=False, soft_wrap=True)
     run = checkpoint.run_dir(job.name)
     ckpt_path = run / checkpoint.FILE
@@ -460,6 +462,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     )
 
     started = saved_at = time.monotonic()
+    first_step = step
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -506,6 +509,15 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                 window.clear()
                 if plain and (step % max(job.log_every, 50) == 0 or step == total_steps):
                     console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
+            if recipe.minutes and step - first_step == TIMED_STEPS and step < recipe.steps:
+                step_s, minutes, asked = (time.monotonic() - started) / TIMED_STEPS, recipe.minutes, recipe.steps
+                recipe = fit_to_minutes(recipe, spent + time.monotonic() - began, step_s, step, temporal_steps)
+                trainer.recipe = recipe
+                if recipe.steps < asked:
+                    console.print(f"At {step_s:.2f} s a step here, {asked} image steps would take the run past "
+                                  f"{minutes:g} minutes: it trains {recipe.steps} (--set minutes=0 trains them all).")
+                total_steps = recipe.steps + temporal_steps
+                progress.update(task, total=total_steps)
             if step % job.preview_every == 0 or step == total_steps:
                 preview()
             overdue = job.checkpoint_minutes > 0 and time.monotonic() - saved_at >= job.checkpoint_minutes * 60

@@ -534,7 +534,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert recipe.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "temporal_settle and photo_every not negative" in err and "Traceback" not in err
+    assert "temporal_settle, photo_every and minutes not negative" in err and "Traceback" not in err
     assert not checkpoint.run_dir("x").parent.exists()  # a bad option leaves no empty run behind
 
 
@@ -547,7 +547,7 @@ def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, t
     assert recipe.resolve_recipe({"late_stability": False, "noise_settle": 50}, None, "x").noise_settle == 50
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "noise_settle, temporal_settle and photo_every not negative" in err and "Traceback" not in err
+    assert "noise_settle, temporal_settle, photo_every and minutes not negative" in err and "Traceback" not in err
 
     def noise_weights(name, settle):
         run_job(name, painting, [photos], tiny_vgg, steps=6, noise_settle=settle)
@@ -768,7 +768,7 @@ def test_photo_every_puts_photo_batches_with_the_noise_term_into_the_video_stage
     run_job("moved", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=4, temporal_pairs=3, photo_every=2,
             late_stability=True, moved_photos=1.0)
     assert all("temporal" in e for e in read_log("moved")[2:])  # the photos, moved, get the temporal term too
-    with pytest.raises(CamStyleError, match="photo_every not negative"):
+    with pytest.raises(CamStyleError, match="photo_every and minutes not negative"):
         recipe.resolve_recipe({"photo_every": -1}, None, "x")
     with pytest.raises(CamStyleError, match="photo_every = 1 would leave no video pairs"):
         recipe.resolve_recipe({"photo_every": 1}, None, "x")
@@ -837,6 +837,37 @@ def test_the_gpu_recipe_is_chosen_on_cuda_and_recipe_files_set_values():
     assert gpu.recipe_file == "gpu" and gpu.batch > recipe.RECIPE.batch
     assert recipe.resolve_recipe({}, None, "x", "default") == recipe.RECIPE  # the default file sets nothing
     assert recipe.resolve_recipe({"batch": 2}, None, "x", "gpu").batch == 2  # options beat the file
+
+
+def test_a_run_fits_its_image_stage_to_the_minutes_it_has():
+    r = dataclasses.replace(recipe.RECIPE, steps=2800, min_steps=1400, minutes=45.0, temporal_steps=900)
+    fast = recipe.fit_to_minutes(r, spent_s=60, step_s=0.3, done=20, temporal_steps=900)
+    assert (fast.steps, fast.minutes) == (2800, 0.0)  # it fits: all of them, and the recipe now says so
+
+    def run_s(steps):  # 60 s so far, 20 of them image steps, then 0.9 s an image step
+        return 60 + 0.9 * (steps - 20 + recipe.VIDEO_STEP_COST * 900)
+
+    assert run_s(2800) > 45 * 60  # ... where at 0.9 s a step all of them would not
+    two_cores = recipe.fit_to_minutes(r, spent_s=60, step_s=0.9, done=20, temporal_steps=900)
+    assert 1400 < two_cores.steps < 2800 and two_cores.minutes == 0.0
+    assert run_s(two_cores.steps) <= 45 * 60 < run_s(two_cores.steps + 1)
+    assert recipe.fit_to_minutes(r, spent_s=60, step_s=2.0, done=20, temporal_steps=900).steps == 1400  # not below the floor
+    assert recipe.fit_to_minutes(r, spent_s=60, step_s=0.9, done=20, temporal_steps=0).steps == 2800  # no video stage
+    quick = dataclasses.replace(r, steps=400)
+    assert recipe.fit_to_minutes(quick, spent_s=60, step_s=9.0, done=20, temporal_steps=300).steps == 400  # floor <= steps
+    with pytest.raises(CamStyleError, match="minutes not negative"):
+        recipe.resolve_recipe({"minutes": -1}, None, "x")
+    assert recipe.resolve_recipe({}, None, "x").minutes == 45.0
+    assert recipe.resolve_recipe({"steps": 4000}, None, "x").minutes == 0.0  # steps asked for are trained
+    assert recipe.resolve_recipe({"steps": 4000, "minutes": 30}, None, "x").minutes == 30.0
+    assert recipe.resolve_recipe({}, None, "x", "quick").minutes == 0.0  # a recipe file that sets them, too
+
+
+def test_a_run_short_of_time_trains_fewer_image_steps_and_records_them(photos, painting, tiny_vgg):
+    short = run_job("short", painting, [photos], tiny_vgg, steps=30, min_steps=24, minutes=1e-6)
+    assert short["step"] == 24 and (short["recipe"]["steps"], short["recipe"]["minutes"]) == (24, 0.0)
+    assert [e["step"] for e in read_log("short")][-1] == 24
+    assert run_job("untimed", painting, [photos], tiny_vgg, steps=22, min_steps=21, minutes=0)["step"] == 22
 
 
 def test_a_recipe_file_of_your_own_and_bad_ones(tmp_path):
