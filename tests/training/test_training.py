@@ -864,10 +864,11 @@ def test_a_run_fits_its_image_stage_to_the_minutes_it_has():
 
 
 def test_a_run_short_of_time_trains_fewer_image_steps_and_records_them(photos, painting, tiny_vgg):
-    short = run_job("short", painting, [photos], tiny_vgg, steps=30, min_steps=24, minutes=1e-6)
-    assert short["step"] == 24 and (short["recipe"]["steps"], short["recipe"]["minutes"]) == (24, 0.0)
-    assert [e["step"] for e in read_log("short")][-1] == 24
-    assert run_job("untimed", painting, [photos], tiny_vgg, steps=22, min_steps=21, minutes=0)["step"] == 22
+    timed = train.WARM_UP_STEPS + train.TIMED_STEPS  # decided after these
+    short = run_job("short", painting, [photos], tiny_vgg, steps=timed + 10, min_steps=timed + 4, minutes=1e-6)
+    assert short["step"] == timed + 4 and (short["recipe"]["steps"], short["recipe"]["minutes"]) == (timed + 4, 0.0)
+    assert [e["step"] for e in read_log("short")][-1] == timed + 4
+    assert run_job("untimed", painting, [photos], tiny_vgg, steps=timed + 2, min_steps=timed + 1, minutes=0)["step"] == timed + 2
 
 
 def test_a_recipe_file_of_your_own_and_bad_ones(tmp_path):
