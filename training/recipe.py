@@ -260,7 +260,7 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
             raise CamStyleError(f"Run '{name}' was trained with a different recipe: {', '.join(changed)}.",
                                 "Drop those options to continue it, add --restart to start it over with them, or pick another --name.")
     recipe = dataclasses.replace(base, **overrides)
-    if not previous and "steps" in named and "minutes" not in named:  # steps asked for are trained, however long
+    if "steps" in named and "minutes" not in named:  # steps asked for are trained, however long (--resume too)
         recipe = dataclasses.replace(recipe, minutes=0.0)
     if not recipe.stability and "late_stability" not in overrides:  # the baseline: no stability terms, early or late
         recipe = dataclasses.replace(recipe, late_stability=False)

@@ -861,6 +861,9 @@ def test_a_run_fits_its_image_stage_to_the_minutes_it_has():
     assert recipe.resolve_recipe({"steps": 4000}, None, "x").minutes == 0.0  # steps asked for are trained
     assert recipe.resolve_recipe({"steps": 4000, "minutes": 30}, None, "x").minutes == 30.0
     assert recipe.resolve_recipe({}, None, "x", "quick").minutes == 0.0  # a recipe file that sets them, too
+    timing = {"recipe": dataclasses.asdict(recipe.RECIPE), "step": 5}  # stopped before it timed itself
+    assert recipe.resolve_recipe({}, timing, "x").minutes == 45.0
+    assert recipe.resolve_recipe({"steps": 3000}, timing, "x").minutes == 0.0  # ... and resumed with steps asked for
 
 
 def test_a_run_short_of_time_trains_fewer_image_steps_and_records_them(photos, painting, tiny_vgg):
