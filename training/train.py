@@ -160,6 +160,21 @@ def to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
 
+class StepTimer:
+    """Seconds a step takes, timed over TIMED_STEPS steps after WARM_UP_STEPS of this process."""
+
+    def __init__(self, first_step: int):
+        self.first_step, self.timed_from = first_step, None
+
+    def seconds_a_step(self, step: int) -> float | None:
+        """Called after each step: the answer once, when the timed steps are done; else None."""
+        if step - self.first_step == WARM_UP_STEPS:
+            self.timed_from = time.monotonic()
+        elif step - self.first_step == WARM_UP_STEPS + TIMED_STEPS and self.timed_from is not None:
+            return (time.monotonic() - self.timed_from) / TIMED_STEPS
+        return None
+
+
 # -- the training step ----------------------------------------------------------------------------
 
 class Trainer:
@@ -464,7 +479,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     )
 
     started = saved_at = time.monotonic()
-    first_step, timed_from = step, started
+    timer = StepTimer(step)
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -511,12 +526,10 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                 window.clear()
                 if plain and (step % max(job.log_every, 50) == 0 or step == total_steps):
                     console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
-            if recipe.minutes and step - first_step == WARM_UP_STEPS:
-                timed_from = time.monotonic()
-            if recipe.minutes and step - first_step == WARM_UP_STEPS + TIMED_STEPS and step < recipe.steps:
-                step_s, minutes, asked = (time.monotonic() - timed_from) / TIMED_STEPS, recipe.minutes, recipe.steps
-                recipe = fit_to_minutes(recipe, spent + time.monotonic() - began, step_s, step, temporal_steps)
-                trainer.recipe = recipe
+            step_s = timer.seconds_a_step(step) if recipe.minutes and step < recipe.steps else None
+            if step_s:
+                asked, minutes = recipe.steps, recipe.minutes
+                recipe = trainer.recipe = fit_to_minutes(recipe, spent + time.monotonic() - began, step_s, step, temporal_steps)
                 if recipe.steps < asked:
                     console.print(f"At {step_s:.2f} s a step here, {asked} image steps would take the run past "
                                   f"{minutes:g} minutes: it trains {recipe.steps} (--set minutes=0 trains them all).")
