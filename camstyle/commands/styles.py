@@ -39,14 +39,18 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"Train one with `camstyle train PAINTING --name NAME`, or copy a style's .onnx and .json into "
                       f"{paths.user_styles_dir()}", markup=False)
         return 0
+    # Readable at 80 columns: names never wrap, the painting folds, and the two folders are
+    # printed once below instead of a long path on every row (--json has each file's path).
     table = Table(title="CamStyle styles", title_justify="left")
-    for column in ("name", "title", "artist", "origin", "state", "path"):
-        table.add_column(column, overflow="fold", style="bold" if column == "name" else None)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("painting", overflow="fold", ratio=1)
+    table.add_column("origin", no_wrap=True)
+    table.add_column("state", no_wrap=True)
     for style in styles:
         problem = problems[style.name]
         state = "[bold red]BROKEN[/]" if problem else "[green]ok[/]"
-        table.add_row(escape(style.name), escape(style.title), escape(style.artist), style.origin, state,
-                      escape(str(style.model_path)))
+        painting = ", ".join(part for part in (style.title, style.artist) if part)
+        table.add_row(escape(style.name), escape(painting), style.origin, state)
     console.print(table)
     broken = [name for name, problem in problems.items() if problem]
     if broken:
@@ -54,5 +58,7 @@ def run(args: argparse.Namespace) -> int:
         for name in broken:
             console.print(f"  {name}: {problems[name]}", markup=False)
         console.print("Re-export them with `camstyle export` or delete their files.", markup=False)
-    console.print(f"Your styles folder: {paths.user_styles_dir()}", markup=False)
+    console.print(f"Bundled styles: {paths.bundled_styles_dir()}", markup=False)
+    console.print(f"Your styles folder: {paths.user_styles_dir()} (a style there overrides a bundled one "
+                  f"of the same name)", markup=False)
     return 0

@@ -207,6 +207,9 @@ def test_styles_lists_installed_styles(styles, capsys):
     out = capsys.readouterr().out
     assert "swap" in out and "BROKEN" in out and "2 broken style(s)" in out
     assert "  broken: does not load" in out and "  grey: input shape" in out
+    rows = [line for line in out.splitlines() if "swap" in line]
+    assert len(rows) == 1 and "user" in rows[0] and "ok" in rows[0]  # one line a style, no path
+    assert "Your styles folder:" in out and "Bundled styles:" in out
 
 
 def test_bench_reports_model_and_pipeline_numbers(styles, capsys):
