@@ -339,6 +339,15 @@ def counter(status, what: str):
     return lambda done, total: status.update(f"{what}: {done} of {total}...")
 
 
+def plain_progress(step: int, total: int, stage: str, elapsed_s: float, done_here: int) -> str:
+    """The head of a progress line where there is no terminal for the bar (a log file, a pipe):
+    the step, the stage, the minutes spent in this process and, from its pace so far, those left."""
+    head = f"step {step}/{total} {'video' if stage == 'temporal' else stage} stage, {elapsed_s / 60:.1f} min"
+    if 0 < done_here and step < total:
+        head += f", about {elapsed_s / done_here * (total - step) / 60:.0f} min left"
+    return head + "  "
+
+
 def describe(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.3g}" for k, v in values.items()
                      if isinstance(v, float) and not k.endswith("_weight") and k not in ("time_s", "clipped"))
@@ -479,6 +488,7 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     )
 
     started = saved_at = time.monotonic()
+    first = step
     timer = StepTimer(step)
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
@@ -525,7 +535,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                     raise atomic.storage_error(run / "log.jsonl", exc) from None
                 window.clear()
                 if plain and (step % max(job.log_every, 50) == 0 or step == total_steps):
-                    console.print(f"step {step}/{total_steps} [{stage}] {describe(line)}")
+                    console.print(plain_progress(step, total_steps, stage, time.monotonic() - started, step - first)
+                                  + describe(line), markup=False)
             step_s = timer.seconds_a_step(step) if recipe.minutes and step < recipe.steps else None
             if step_s:
                 asked, minutes = recipe.steps, recipe.minutes

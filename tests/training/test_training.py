@@ -601,6 +601,18 @@ def test_stability_loss_makes_the_output_steadier_under_noise(photos, painting, 
     assert sensitivity(stable) < 0.6 * sensitivity(plain)  # measured 0.17-0.37 over seeds; 1.0 if the term did nothing
 
 
+def test_a_run_into_a_log_file_prints_its_stage_and_minutes_left(photos, painting, tiny_vgg):
+    from rich.console import Console
+
+    out = io.StringIO()  # not a terminal: plain lines instead of the progress bar
+    job = train.Job(name="logged", style_image=painting, data=[photos], log_every=1, threads=1, install=False)
+    train.train(job, {**TINY, "steps": 50}, vgg=tiny_vgg, console=Console(file=out))
+    line = next(line for line in out.getvalue().splitlines() if line.startswith("step 50/50"))
+    assert line.startswith("step 50/50 image stage, ") and " min" in line and "loss " in line
+    assert train.plain_progress(30, 120, "temporal", 90.0, 30) == "step 30/120 video stage, 1.5 min, about 4 min left  "
+    assert "left" not in train.plain_progress(7, 120, "image", 5.0, 0)  # no pace yet after a resume
+
+
 def test_resume_continues_exactly_and_the_seed_repeats(photos, painting, tiny_vgg):
     whole = run_job("whole", painting, [photos], tiny_vgg, steps=5)
     run_job("parts", painting, [photos], tiny_vgg, steps=3)
