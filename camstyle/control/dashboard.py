@@ -179,9 +179,7 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
     styles = list(status.get("styles") or [])
     where = f"{styles.index(name) + 1}/{len(styles)}" if name in styles else ""
 
-    look = Table.grid(padding=(0, 2))
-    look.add_column(style="bold", min_width=9)
-    look.add_column()
+    look = _section()
     style_line = Text.assemble((style_title, "bold magenta"))
     if artist:
         style_line.append(f" — {artist}", style="italic")
@@ -195,9 +193,7 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
     look.add_row("Steady", steady)
     look.add_row("State", _state(status))
 
-    perf = Table.grid(padding=(0, 2))
-    perf.add_column(style="bold", min_width=9)
-    perf.add_column()
+    perf = _section()
     perf.add_row("FPS", _fps(status))
     perf.add_row("Latency", _latency(status))
     perf.add_row("Stages", _stages(status))
@@ -208,9 +204,7 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
                                         if isinstance(others, (int, float)) else ()),
                                       "   uptime ", (format_duration(_number(status, "uptime_s")), "bold")))
 
-    route = Table.grid(padding=(0, 2))
-    route.add_column(style="bold", min_width=9)
-    route.add_column()
+    route = _section()
     route.add_row("Provider", Text(str(status.get("provider") or "?"), style="cyan"))
     route.add_row("Video", Text.assemble(str(status.get("source") or "camera"), " ", (_size(status.get("input_size")), "bold"),
                                          ("  →  ", "dim"), "network ", (_size(status.get("inference_size")), "bold"),
@@ -225,10 +219,20 @@ def render_status(status: dict, *, notice: str = "", key_help: bool = True, titl
     parts: list[RenderableType] = [look, Rule(style="grey35"), perf, Rule(style="grey35"), route]
     message = notice or str(status.get("message") or "")
     if message:
-        parts += [Rule(style="grey35"), Text.assemble(("Notice    ", "bold"), (message, "yellow"))]
+        note = _section()  # a row like those above, so a long notice wraps under itself
+        note.add_row("Notice", Text(message, style="yellow"))
+        parts += [Rule(style="grey35"), note]
     return Panel(Group(*parts), title=f"[bold]{title}[/]", title_align="left",
                  subtitle=key_help_text() if key_help else None, subtitle_align="left",
                  border_style="magenta", padding=(0, 1), width=PANEL_WIDTH)
+
+
+def _section() -> Table:
+    """Rows of the panel: a bold label column, then the value, which wraps under itself."""
+    rows = Table.grid(padding=(0, 2))
+    rows.add_column(style="bold", min_width=9)
+    rows.add_column()
+    return rows
 
 
 def _first_sentence(text: str) -> str:

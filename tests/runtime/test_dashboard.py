@@ -68,6 +68,11 @@ def test_status_panel_flags_and_narrow_terminal():
     text = rendered(render_status(status, key_help=False), width=70)
     assert "CAMERA OFF" in text and "paused" in text and "q quit" not in text
     assert max(len(line) for line in text.splitlines()) <= 70
+    notice = "No working camera (no camera found) - showing the demo clip. Connect a camera or pick one with --source."
+    lines = rendered(render_status({**status, "message": notice}), width=80).splitlines()
+    first = next(i for i, line in enumerate(lines) if "Notice" in line)
+    column = lines[first].index("No working")
+    assert lines[first + 1][column:].startswith("Connect a camera") and not lines[first + 1][2:column].strip()
 
 
 def test_style_title_and_artist_come_from_the_style_metadata():
