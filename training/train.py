@@ -488,7 +488,6 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
     )
 
     started = saved_at = time.monotonic()
-    first = step
     timer = StepTimer(step)
     window: dict[str, list[float]] = {}
     plain = not console.is_terminal
@@ -535,7 +534,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                     raise atomic.storage_error(run / "log.jsonl", exc) from None
                 window.clear()
                 if plain and (step % max(job.log_every, 50) == 0 or step == total_steps):
-                    console.print(plain_progress(step, total_steps, stage, time.monotonic() - started, step - first)
+                    console.print(plain_progress(step, total_steps, stage, time.monotonic() - started,
+                                                 step - timer.first_step)
                                   + describe(line), markup=False)
             step_s = timer.seconds_a_step(step) if recipe.minutes and step < recipe.steps else None
             if step_s:
