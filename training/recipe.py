@@ -43,7 +43,10 @@ class Recipe:
     size: int = 256                   # training crop, px (multiple of 8): webcam scale at 640x360
     batch: int = 1
     style_size: int = 384             # the painting's longer side for the style targets, px
-    lr: float = 1e-3                  # Adam, constant
+    lr: float = 1e-3                  # Adam, constant but for the anneal below
+    anneal_steps: int = 0             # over the run's last this many steps the rate falls linearly towards 0, so that
+                                      # the network it ends with is not one random point of the swing a constant rate
+                                      # keeps up (docs/research/video-stage-noise-term.md). 0: off
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
     content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
@@ -115,6 +118,15 @@ def fit_to_minutes(recipe: Recipe, spent_s: float, step_s: float, done: int, tem
     return dataclasses.replace(recipe, steps=steps, minutes=0.0)
 
 
+def learning_rate(recipe: Recipe, step: int, total_steps: int) -> float:
+    """The rate for the step after `step` steps of a run of `total_steps`: recipe.lr, and over the last
+    anneal_steps a linear fall to lr / anneal_steps at the last step."""
+    left = total_steps - step
+    if recipe.anneal_steps and 0 < left <= recipe.anneal_steps:
+        return recipe.lr * left / recipe.anneal_steps
+    return recipe.lr
+
+
 # The noise weight's settle when the term trains from the start (no video stage): on an untrained
 # network the term falls by orders of magnitude, so its weight follows it through the image stage
 # and holds only where runs twice the default length diverged (docs/research/noise-settle.md).
@@ -138,7 +150,7 @@ RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "came
 
 # ... and these, until the video stage starts
 VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight", "photo_every",
-               "moved_photos"}
+               "moved_photos", "anneal_steps"}
 
 
 # ... and, with late_stability, the noise term's settings too: it joins in the video stage
@@ -276,10 +288,10 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
     if recipe.content_layer not in LAYERS:
         problems.append(f"the content layer must be one of {', '.join(LAYERS)}")
     counts = (recipe.steps, recipe.min_steps, recipe.temporal_steps, recipe.noise_settle, recipe.temporal_settle,
-              recipe.photo_every, recipe.minutes)
+              recipe.photo_every, recipe.minutes, recipe.anneal_steps)
     if min(recipe.batch, recipe.style_size) < 1 or not min(counts) >= 0:  # NaN minutes too
         problems.append("batch and style_size must be positive, steps, min_steps, temporal_steps, noise_settle, "
-                        "temporal_settle, photo_every and minutes not negative")
+                        "temporal_settle, photo_every, minutes and anneal_steps not negative")
     weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and lr must be positive")

@@ -66,7 +66,7 @@ from camstyle.errors import CamStyleError, DeviceError
 from camstyle.training import checkpoint, data, warm_start
 from camstyle.training import losses as L
 from camstyle.training.networks import build_network
-from camstyle.training.recipe import Recipe, default_recipe_file, fit_to_minutes, noise_from_the_start, resolve_recipe
+from camstyle.training.recipe import Recipe, default_recipe_file, fit_to_minutes, learning_rate, noise_from_the_start, resolve_recipe
 from camstyle.training.rollback import Rollback, SpikeClip
 from camstyle.training.vgg import VGGFeatures, load_vgg
 from camstyle.training.weights import AutoWeight, CellWeight
@@ -504,6 +504,8 @@ def train(job: Job, overrides: dict | None = None, vgg: VGGFeatures | None = Non
                 batch = dataset.moved_batch(recipe.batch, trainer.rng)
             else:
                 batch = (dataset.batch(recipe.batch, trainer.rng),)
+            for group in trainer.opt.param_groups:
+                group["lr"] = learning_rate(recipe, step, total_steps)
             try:
                 values = trainer.step(batch, video_stage=stage == "temporal")
             except Diverged as exc:

@@ -534,7 +534,7 @@ def test_temporal_settle_reaches_the_recipe_and_is_checked(photos, painting, cap
     assert recipe.resolve_recipe({"temporal_settle": 0}, None, "x").temporal_settle == 0
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "temporal_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "temporal_settle, photo_every and minutes not negative" in err and "Traceback" not in err
+    assert "temporal_settle, photo_every, minutes and anneal_steps not negative" in err and "Traceback" not in err
     assert not checkpoint.run_dir("x").parent.exists()  # a bad option leaves no empty run behind
 
 
@@ -547,7 +547,7 @@ def test_noise_weight_settles_and_old_runs_keep_following_it(photos, painting, t
     assert recipe.resolve_recipe({"late_stability": False, "noise_settle": 50}, None, "x").noise_settle == 50
     assert cli.main(["train", str(painting), "--name", "x", "--data", str(photos), "--set", "noise_settle=-1"]) == 2
     err = capsys.readouterr().err
-    assert "noise_settle, temporal_settle, photo_every and minutes not negative" in err and "Traceback" not in err
+    assert "noise_settle, temporal_settle, photo_every, minutes and anneal_steps not negative" in err and "Traceback" not in err
 
     def noise_weights(name, settle):
         run_job(name, painting, [photos], tiny_vgg, steps=6, noise_settle=settle)
@@ -641,6 +641,28 @@ def test_video_stage_settings_may_change_until_it_starts():
     assert recipe.resolve_recipe({"video_content_weight": 0.25}, stage1_done, "x").video_content_weight == 0.25
     with pytest.raises(CamStyleError, match="content_weight"):
         recipe.resolve_recipe({"content_weight": 0.5}, stage1_done, "x")  # the image stage's is learnt already
+
+
+def test_the_anneal_lowers_the_rate_over_the_last_steps_only(photos, painting, tiny_vgg):
+    plain = recipe.RECIPE
+    assert [recipe.learning_rate(plain, s, 10) for s in (0, 9)] == [plain.lr, plain.lr]  # off by default
+    annealed = dataclasses.replace(plain, anneal_steps=4)
+    rates = [recipe.learning_rate(annealed, s, 10) for s in range(10)]
+    assert rates[:6] == [plain.lr] * 6 and rates[6:] == pytest.approx([plain.lr, 0.75e-3, 0.5e-3, 0.25e-3])
+    # a resumed run at the end of its image stage may take it up, as the video stage's other settings
+    stage1_done = {"recipe": dataclasses.asdict(plain), "step": plain.steps}
+    assert recipe.resolve_recipe({"anneal_steps": 300}, stage1_done, "x").anneal_steps == 300
+    with pytest.raises(CamStyleError, match="anneal_steps not negative"):
+        recipe.resolve_recipe({"anneal_steps": -1}, None, "x")
+    seen = []
+    step = train.Trainer.step
+    def spy(self, batch, video_stage=False):
+        seen.append(self.opt.param_groups[0]["lr"])
+        return step(self, batch, video_stage)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train.Trainer, "step", spy)
+        run_job("annealed", painting, [photos], tiny_vgg, steps=4, anneal_steps=2, lr=plain.lr)
+    assert seen == pytest.approx([plain.lr, plain.lr, plain.lr, plain.lr / 2])
 
 
 def test_resume_refuses_another_recipe_or_painting(photos, painting, tiny_vgg, tmp_path):
@@ -780,7 +802,7 @@ def test_photo_every_puts_photo_batches_with_the_noise_term_into_the_video_stage
     run_job("moved", painting, [photos, video], tiny_vgg, steps=2, temporal_steps=4, temporal_pairs=3, photo_every=2,
             late_stability=True, moved_photos=1.0)
     assert all("temporal" in e for e in read_log("moved")[2:])  # the photos, moved, get the temporal term too
-    with pytest.raises(CamStyleError, match="photo_every and minutes not negative"):
+    with pytest.raises(CamStyleError, match="photo_every, minutes and anneal_steps not negative"):
         recipe.resolve_recipe({"photo_every": -1}, None, "x")
     with pytest.raises(CamStyleError, match="photo_every = 1 would leave no video pairs"):
         recipe.resolve_recipe({"photo_every": 1}, None, "x")
