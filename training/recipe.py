@@ -144,13 +144,13 @@ RECIPE_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"recipe_file"}  # 
 
 # May change on --resume: to train longer, or on with a fixed temporal weight (a finished style
 # that still flickers: the automatic weight, measured on the flickery start, is then too light)
-# or with camera shake (one that flickers on a hand-held camera).
-RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "camera_shake"}
+# or with camera shake (one that flickers on a hand-held camera), or with an anneal over the steps it adds.
+RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "camera_shake", "anneal_steps"}
 
 
 # ... and these, until the video stage starts
 VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight", "photo_every",
-               "moved_photos", "anneal_steps"}
+               "moved_photos"}
 
 
 # ... and, with late_stability, the noise term's settings too: it joins in the video stage

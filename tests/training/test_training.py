@@ -649,9 +649,9 @@ def test_the_anneal_lowers_the_rate_over_the_last_steps_only(photos, painting, t
     annealed = dataclasses.replace(plain, anneal_steps=4)
     rates = [recipe.learning_rate(annealed, s, 10) for s in range(10)]
     assert rates[:6] == [plain.lr] * 6 and rates[6:] == pytest.approx([plain.lr, 0.75e-3, 0.5e-3, 0.25e-3])
-    # a resumed run at the end of its image stage may take it up, as the video stage's other settings
-    stage1_done = {"recipe": dataclasses.asdict(plain), "step": plain.steps}
-    assert recipe.resolve_recipe({"anneal_steps": 300}, stage1_done, "x").anneal_steps == 300
+    # a finished run trained on may take it up, over the steps it adds
+    finished = {"recipe": dataclasses.asdict(plain), "step": plain.steps + plain.temporal_steps}
+    assert recipe.resolve_recipe({"anneal_steps": 300, "temporal_steps": 1200}, finished, "x").anneal_steps == 300
     with pytest.raises(CamStyleError, match="anneal_steps not negative"):
         recipe.resolve_recipe({"anneal_steps": -1}, None, "x")
     seen = []
