@@ -889,7 +889,7 @@ def test_a_run_fits_its_image_stage_to_the_minutes_it_has():
     assert recipe.fit_to_minutes(r, spent_s=60, step_s=0.9, done=20, temporal_steps=0).steps == 2800  # no video stage
     quick = dataclasses.replace(r, steps=400)
     assert recipe.fit_to_minutes(quick, spent_s=60, step_s=9.0, done=20, temporal_steps=300).steps == 400  # floor <= steps
-    with pytest.raises(CamStyleError, match="minutes not negative"):
+    with pytest.raises(CamStyleError, match="minutes and anneal_steps not negative"):
         recipe.resolve_recipe({"minutes": -1}, None, "x")
     assert recipe.resolve_recipe({}, None, "x").minutes == 45.0
     assert recipe.resolve_recipe({"steps": 4000}, None, "x").minutes == 0.0  # steps asked for are trained
