@@ -44,9 +44,9 @@ class Recipe:
     batch: int = 1
     style_size: int = 384             # the painting's longer side for the style targets, px
     lr: float = 1e-3                  # Adam, constant but for the anneal below
-    anneal_steps: int = 0             # over the run's last this many steps the rate falls linearly towards 0, so that
-                                      # the network it ends with is not one random point of the swing a constant rate
-                                      # keeps up (docs/research/video-stage-noise-term.md). 0: off
+    anneal_steps: int = 0             # over the run's last this many steps the rate falls linearly towards 0. 0: off;
+                                      # over the video stage's last 300 it moved the style cost either way at the same
+                                      # flicker, within the swing of a constant rate (docs/research/video-stage-anneal.md)
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
     content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
