@@ -22,7 +22,7 @@ FILE = "checkpoint.pt"
 LEGACY_RECIPE = {"output": "linear", "range_weight": 0.0, "temporal_settle": 0, "noise_settle": 0, "white_weight": 0.0,
                  "camera_shake": 0.0, "video_content_weight": None, "pair_scale": 1.25,
                  "photo_every": 0, "cell_weight": 0.0, "cell_calibrate": False,
-                 "tone_weight": 0.0, "minutes": 0.0, "anneal_steps": 0}
+                 "tone_weight": 0.0, "minutes": 0.0, "anneal_steps": 0, "video_style_layers": None}
 
 
 def run_dir(name: str) -> Path:

@@ -196,6 +196,7 @@ class VGGScorer:
 
         torch, vgg = self._state["torch"], self._state["vgg"]
         layers = recipe.get("content_layer", RECIPE.content_layer)
+        # style_layers, not video_style_layers: a network and its per-frame baseline are measured alike
         weights = dict(zip(L.STYLE_LAYERS, recipe.get("style_layers", RECIPE.style_layers)))
         tensor = lambda images: torch.from_numpy(np.stack([im.transpose(2, 0, 1) for im in images]).astype(np.float32))
         with torch.no_grad():

@@ -48,7 +48,10 @@ class Recipe:
                                       # over the video stage's last 300 it moved the style cost either way at the same
                                       # flicker, within the swing of a constant rate (docs/research/video-stage-anneal.md)
     style_weight: float = 3.0
-    style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3
+    style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3; also the weights every
+                                      # network's style loss is measured with (camstyle eval)
+    video_style_layers: tuple | None = None  # the video stage's (None: style_layers). The stability terms cost most
+                                      # style in the deep layers (docs/research/video-stage-deep-layers.md)
     content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
     video_content_weight: float | None = None  # the video stage's content weight (None: content_weight); at half
                                       # of it sharp_fine painted streaks across faces (docs/research/face-streaks.md)
@@ -150,7 +153,7 @@ RESUMABLE = {"steps", "temporal_steps", "noise_settle", "temporal_weight", "came
 
 # ... and these, until the video stage starts
 VIDEO_STAGE = {"temporal_share", "temporal_settle", "temporal_pairs", "pair_scale", "video_content_weight", "photo_every",
-               "moved_photos"}
+               "moved_photos", "video_style_layers"}
 
 
 # ... and, with late_stability, the noise term's settings too: it joins in the video stage
@@ -226,7 +229,9 @@ def parse_settings(settings: list[str]) -> dict:
 
 def coerce(key: str, value):
     """A recipe value of the field's type (ints pass as floats), or one clear error."""
-    default = getattr(RECIPE, key)
+    default = RECIPE.style_layers if key == "video_style_layers" else getattr(RECIPE, key)
+    if key == "video_style_layers" and value is None:  # the image stage's
+        return None
     optional = key in ("noise_weight", "temporal_weight", "video_content_weight")
     if optional and value is None:  # automatic (weights), or the content weight (video_content_weight)
         return None
@@ -260,7 +265,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         named |= set(from_file)
     if previous:
         base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
-        base = dataclasses.replace(base, style_layers=tuple(base.style_layers))
+        base = dataclasses.replace(base, style_layers=tuple(base.style_layers),
+                                   video_style_layers=base.video_style_layers and tuple(base.video_style_layers))
     overrides = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
     if previous:
         free = set(RESUMABLE)
@@ -295,6 +301,10 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
     weights = [getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name.endswith("_weight")]
     if any(w is not None and w < 0 for w in weights) or recipe.lr <= 0:
         problems.append("weights may not be negative and lr must be positive")
+    for layers in ("style_layers", "video_style_layers"):
+        values = getattr(recipe, layers)
+        if values is not None and not (min(values) >= 0 and sum(values) > 0):  # NaN too
+            problems.append(f"{layers} are the VGG layers' weights: none negative, not all 0")
     if min(recipe.noise_share, recipe.temporal_share) < 0 or recipe.noise_share + recipe.temporal_share >= 1:
         problems.append("noise_share and temporal_share may not be negative and must add up to less than 1")
     if not 0 <= recipe.camera_shake <= 1:

@@ -194,6 +194,7 @@ class Trainer:
         self.noise_rng = torch.Generator(device=device)
         self.noise_rng.manual_seed(recipe.seed + 1)
         self.layer_weights = dict(zip(L.STYLE_LAYERS, recipe.style_layers))
+        self.video_layer_weights = dict(zip(L.STYLE_LAYERS, recipe.video_style_layers or recipe.style_layers))
         style = to_tensor(data.to_chw([style_rgb]), device)
         with torch.no_grad():
             feats = self.vgg(style)
@@ -210,7 +211,8 @@ class Trainer:
 
     def step(self, batch: tuple[np.ndarray, ...], video_stage: bool = False) -> dict[str, float]:
         """One optimizer step on (images,) or (prev, current, flow, mask); returns the loss terms.
-        In the video stage (`video_stage`) photos get the noise term too, as video pairs do."""
+        In the video stage (`video_stage`) photos get the noise term too, as video pairs do, and the style
+        loss weighs its layers by video_style_layers where the recipe sets them."""
         r = self.recipe
         video = len(batch) == 4
         x = to_tensor(batch[1] if video else batch[0], self.device)
@@ -228,7 +230,8 @@ class Trainer:
                 content = self.vgg(x, upto=r.content_layer)
         y = outputs[0]
         feats = {k: v.float() for k, v in feats.items()}
-        terms = {"style": L.style_loss(feats, self.grams, self.layer_weights),
+        layer_weights = self.video_layer_weights if video_stage else self.layer_weights
+        terms = {"style": L.style_loss(feats, self.grams, layer_weights),
                  "content": L.content_loss(feats, {r.content_layer: content[r.content_layer].float()}, r.content_layer),
                  "colour": L.colour_loss(y, self.colour_target),
                  "tv": L.total_variation(y)}

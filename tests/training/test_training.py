@@ -949,6 +949,30 @@ def test_video_content_weight_changes_the_video_stage_only(photos, painting, tin
     assert state["recipe"]["video_content_weight"] == 0.25
 
 
+def test_video_style_layers_weigh_the_video_stage_only(photos, painting, tiny_vgg, tmp_path):
+    video = write_video(tmp_path / "clip.avi", panning_frames(8))
+    common = dict(steps=3, temporal_steps=2, temporal_pairs=3, late_stability=True)
+    run_job("layers_same", painting, [photos, video], tiny_vgg, **common)
+    state = run_job("layers_deep", painting, [photos, video], tiny_vgg, video_style_layers=(1.0, 1.0, 2.0, 2.0), **common)
+    same, deep = read_log("layers_same"), read_log("layers_deep")
+    assert losses_of(same[:3]) == losses_of(deep[:3])  # the image stage keeps style_layers
+    first = 3  # the first video step: same network and batch, so only the layers' weights differ
+    assert deep[first]["style"] > same[first]["style"] * 1.05
+    assert deep[first]["content"] == pytest.approx(same[first]["content"])
+    assert tuple(state["recipe"]["video_style_layers"]) == (1.0, 1.0, 2.0, 2.0)
+    stage1_done = {"recipe": dataclasses.asdict(recipe.RECIPE), "step": recipe.RECIPE.steps}
+    resumed = recipe.resolve_recipe(recipe.parse_settings(["video_style_layers=[1, 1, 2, 2]"]), stage1_done, "x")
+    assert resumed.video_style_layers == (1.0, 1.0, 2.0, 2.0)
+    with pytest.raises(CamStyleError, match="video_style_layers"):  # too late once the video stage has begun
+        recipe.resolve_recipe({"video_style_layers": [1, 1, 2, 2]}, {**stage1_done, "step": recipe.RECIPE.steps + 1}, "x")
+
+
+@pytest.mark.parametrize("layers", ["[1, 1, 2]", "[1, 1, -2, 2]", "[0, 0, 0, 0]", "[1, 1, true, 2]", "deep"])
+def test_bad_video_style_layers_are_one_clear_error(layers):
+    with pytest.raises(CamStyleError, match="video_style_layers"):
+        recipe.resolve_recipe(recipe.parse_settings([f"video_style_layers={layers}"]), None, "x")
+
+
 def test_forced_device_that_is_missing_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(CamStyleError, match="--device cuda") as err:
