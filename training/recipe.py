@@ -50,8 +50,9 @@ class Recipe:
     style_weight: float = 3.0
     style_layers: tuple = (1.0, 1.0, 1.0, 1.0)  # relu1_2, relu2_2, relu3_3, relu4_3; also the weights every
                                       # network's style loss is measured with (camstyle eval)
-    video_style_layers: tuple | None = None  # the video stage's (None: style_layers). The stability terms cost most
-                                      # style in the deep layers (docs/research/video-stage-deep-layers.md)
+    video_style_layers: tuple | None = None  # the video stage's (None: style_layers). The deep layers weighted twice
+                                      # there cut the style cost, paid in steadiness or outlines: the same trade as
+                                      # the other weights (docs/research/video-stage-deep-layers.md)
     content_weight: float = 3.0       # sharp_fine paints hard enough to lose faces at 1 (docs/research/sharp-fine-head.md)
     video_content_weight: float | None = None  # the video stage's content weight (None: content_weight); at half
                                       # of it sharp_fine painted streaks across faces (docs/research/face-streaks.md)
