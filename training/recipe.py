@@ -249,9 +249,9 @@ def coerce(key: str, value):
         ok = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) and len(value) == len(default) \
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else None
     if ok is None:
-        raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {type(default).__name__ if not optional else 'a number'}"
-                            + (f" of {len(default)} numbers" if isinstance(default, tuple) else "") + ".",
-                            "See `camstyle train --help`.")
+        kind = "a number" if optional else f"a list of {len(default)} numbers, e.g. {list(default)}" \
+            if isinstance(default, tuple) else {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "text")
+        raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {kind}.", "See `camstyle train --help`.")
     return ok
 
 

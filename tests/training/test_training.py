@@ -914,9 +914,9 @@ def test_a_recipe_file_of_your_own_and_bad_ones(tmp_path):
     mine_recipe = recipe.resolve_recipe({}, None, "x", str(mine))
     assert (mine_recipe.steps, mine_recipe.style_layers, mine_recipe.late_stability) == (123, (1.0, 2.0, 3.0, 4.0), False)
     assert mine_recipe.recipe_file == str(mine)
-    for text, message in [("stepz = 1", "unknown keys: stepz"), ("steps = 'many'", "steps = 'many' is not int"),
+    for text, message in [("stepz = 1", "unknown keys: stepz"), ("steps = 'many'", "steps = 'many' is not a whole number"),
                           ("steps = [", "cannot be read"), ("style_layers = [1, 2]", "of 4 numbers"),
-                          ("lr = true", "lr = True is not float")]:
+                          ("lr = true", "lr = True is not a number")]:
         mine.write_text(text)
         with pytest.raises(CamStyleError, match=re.escape(message)):
             recipe.resolve_recipe({}, None, "x", str(mine))
@@ -932,7 +932,7 @@ def test_set_reads_values_as_toml_and_refuses_unknown_keys():
     for bad in ("steps", "nonesuch=1", "=3"):
         with pytest.raises(CamStyleError, match="not key=value with a recipe key"):
             recipe.parse_settings([bad])
-    with pytest.raises(CamStyleError, match="steps = 'ten' is not int"):
+    with pytest.raises(CamStyleError, match="steps = 'ten' is not a whole number"):
         recipe.resolve_recipe(recipe.parse_settings(["steps=ten"]), None, "x")
 
 
@@ -1019,7 +1019,7 @@ def test_train_command_bad_input_gets_one_clear_message(case, photos, painting, 
         expect = "is not key=value with a recipe key"
     elif case == "bad_setting_value":
         args += ["--set", "steps=many"]
-        expect = "steps = 'many' is not int"
+        expect = "steps = 'many' is not a whole number"
     elif case == "missing_recipe":
         args += ["--recipe", "nonesuch"]
         expect = "There is no recipe 'nonesuch'"
