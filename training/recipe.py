@@ -228,20 +228,23 @@ def parse_settings(settings: list[str]) -> dict:
     return values
 
 
+# The recipe values that may be None (a weight set automatically, or the image stage's value), each
+# with the form it takes otherwise
+OPTIONAL = {"noise_weight": 0.0, "temporal_weight": 0.0, "video_content_weight": RECIPE.content_weight,
+            "video_style_layers": RECIPE.style_layers}
+
+
 def coerce(key: str, value):
     """A recipe value of the field's type (ints pass as floats), or one clear error."""
-    default = RECIPE.style_layers if key == "video_style_layers" else getattr(RECIPE, key)
-    if key == "video_style_layers" and value is None:  # the image stage's
+    if key in OPTIONAL and value is None:
         return None
-    optional = key in ("noise_weight", "temporal_weight", "video_content_weight")
-    if optional and value is None:  # automatic (weights), or the content weight (video_content_weight)
-        return None
+    default = OPTIONAL.get(key, getattr(RECIPE, key))
     ok = value
     if isinstance(default, bool):
         ok = value if isinstance(value, bool) else None
     elif isinstance(default, int):
         ok = value if isinstance(value, int) and not isinstance(value, bool) else None
-    elif isinstance(default, float) or optional:
+    elif isinstance(default, float):
         ok = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     elif isinstance(default, str):
         ok = value if isinstance(value, str) else None
@@ -249,8 +252,8 @@ def coerce(key: str, value):
         ok = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) and len(value) == len(default) \
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) else None
     if ok is None:
-        kind = "a number" if optional else f"a list of {len(default)} numbers, e.g. {list(default)}" \
-            if isinstance(default, tuple) else {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "text")
+        kind = f"a list of {len(default)} numbers, e.g. {list(default)}" if isinstance(default, tuple) else \
+            {bool: "true or false", int: "a whole number", float: "a number"}.get(type(default), "text")
         raise CamStyleError(f"Invalid training options: {key} = {value!r} is not {kind}.", "See `camstyle train --help`.")
     return ok
 
@@ -265,9 +268,8 @@ def resolve_recipe(overrides: dict, previous: dict | None, name: str, recipe_fil
         base = dataclasses.replace(RECIPE, **{k: coerce(k, v) for k, v in from_file.items()})
         named |= set(from_file)
     if previous:
-        base = dataclasses.replace(RECIPE, **{k: v for k, v in previous["recipe"].items() if k in known})
-        base = dataclasses.replace(base, style_layers=tuple(base.style_layers),
-                                   video_style_layers=base.video_style_layers and tuple(base.video_style_layers))
+        base = dataclasses.replace(RECIPE, **{k: tuple(v) if isinstance(v, list) else v  # lists: as saved in a .json
+                                              for k, v in previous["recipe"].items() if k in known})
     overrides = {k: coerce(k, v) for k, v in overrides.items() if v is not None}
     if previous:
         free = set(RESUMABLE)

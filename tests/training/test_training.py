@@ -966,7 +966,7 @@ def test_video_style_layers_weigh_the_video_stage_only(photos, painting, tiny_vg
     with pytest.raises(CamStyleError, match="video_style_layers"):  # too late once the video stage has begun
         recipe.resolve_recipe({"video_style_layers": [1, 1, 2, 2]}, {**stage1_done, "step": recipe.RECIPE.steps + 1}, "x")
     style_json = tmp_path / "deep.json"  # a style's .json trains it again with the same weights
-    style_json.write_text(json.dumps({"recipe": json.loads(json.dumps(state["recipe"]))}))
+    style_json.write_text(json.dumps({"recipe": state["recipe"]}))
     again = recipe.resolve_recipe({}, None, "x", str(style_json))
     assert (again.style_layers, again.video_style_layers) == ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 2.0, 2.0))
 
